@@ -1,0 +1,74 @@
+"""Refit the performance model's efficiency factors and print the error table.
+
+    python benchmarks/calibrate.py            # evaluate the shipped calibration
+    python benchmarks/calibrate.py --fit      # refit, write kernels/calibration.json, print errors
+    python benchmarks/calibrate.py --rows     # also print every row's prediction
+
+Needs scipy for --fit (pip install -e '.[test]').
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kernels.space import default_calibration, load_calibration  # noqa: E402
+from optimizer.calibration import (error_table, evaluate_rows, fit, load_rows,  # noqa: E402
+                                   save, PARAM_NAMES, to_vector)
+
+DATA = ROOT / "benchmarks" / "data" / "calibration.csv"
+OUT = ROOT / "kernels" / "calibration.json"
+
+
+def fmt_table(table) -> str:
+    lines = ["| hardware | row kind | n | median | p90 | TPOT median | TTFT median |",
+             "|---|---|---|---|---|---|---|"]
+    for t in table:
+        def f(x):
+            return "-" if (x is None or (isinstance(x, float) and math.isnan(x))) else f"{100 * x:.0f}%"
+        lines.append(f"| {t['hardware']} | {t['kind']} | {t['n']} | {f(t['median'])} | {f(t['p90'])} | "
+                     f"{f(t['tpot_median'])} | {f(t['ttft_median'])} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fit", action="store_true", help="refit and write kernels/calibration.json")
+    ap.add_argument("--rows", action="store_true", help="print every row")
+    ap.add_argument("--calibration", help="evaluate this calibration JSON instead of the shipped one")
+    ap.add_argument("--max-nfev", type=int, default=60)
+    a = ap.parse_args(argv)
+    rows, excluded = load_rows(DATA)
+    calib = load_calibration(a.calibration) if a.calibration else default_calibration()
+    print(f"{len(rows)} rows used; excluded: {sum(excluded.values())} "
+          + ", ".join(f"{k}: {v}" for k, v in sorted(excluded.items())))
+    if a.fit:
+        t0 = time.perf_counter()
+        calib, sol = fit(rows, calib, max_nfev=a.max_nfev)
+        print(f"fit: {sol.nfev} evaluations in {time.perf_counter() - t0:.1f} s, status {sol.status}")
+        for name, v in zip(PARAM_NAMES, to_vector(calib)):
+            print(f"  {name:28s} {v:.4g}")
+    res = evaluate_rows(rows, calib)
+    table = error_table(res)
+    if a.rows:
+        for r in res:
+            R, m = r["row"], r["metrics"]
+            cfg = f"tp{m.tp} ep{m.ep} b{m.concurrency} {m.speculative}" if m else r.get("error", "")
+            print(f"line {R.line:3d} {R.hardware:12s} {R.model:16s} {R.precision} {R.kind:16s} "
+                  f"{R.isl}/{R.osl} meas {R.measured:9.1f} pred {r['pred']:9.1f} err {r['err']:6.2f}  {cfg}")
+    print(fmt_table(table))
+    if a.fit:
+        save(calib, OUT, fitted_on=dt.date.today().isoformat(), table=table, excluded=excluded, n_rows=len(rows))
+        print(f"wrote {OUT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

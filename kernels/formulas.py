@@ -1,0 +1,246 @@
+"""The performance model, written once.
+
+Every function here is *restricted Python*: assignments, arithmetic and calls to the primitives
+``fmax, fmin, exp, log1p, ceil, where`` and to the other functions of this file -- no ``if``, no
+loops, no attribute access. That one text is bound three ways:
+
+* here, to NumPy ufuncs: every argument may be a float64 array (the reference backend);
+* by :mod:`kernels.scalar`, to ``math`` functions and wrapped with ``numba.cuda.jit(device=True)``
+  (the Numba-CUDA backend, and the CUDA simulator in CI);
+* by :mod:`kernels.cuda_source`, translated to CUDA C device functions for the CuPy backend.
+
+Units: seconds, bytes, FLOP, FLOP/s, bytes/s, watts, USD. Precision codes: 0 = bf16, 1 = fp8,
+2 = fp4. Flags are floats 0.0/1.0 so that the same code runs on arrays and scalars.
+See docs/model.md for the reasoning behind each formula.
+"""
+
+import numpy as _np
+
+fmax = _np.maximum
+fmin = _np.minimum
+exp = _np.exp
+log1p = _np.log1p
+ceil = _np.ceil
+where = _np.where
+
+# names of the outputs of evaluate_config, in order
+OUTPUTS = (
+    "ttft_s", "tpot_s", "output_tok_s_per_user", "output_tok_s_per_gpu", "total_tok_s_per_gpu",
+    "requests_per_s_per_replica", "power_w_per_gpu", "cost_usd_per_mtok_output",
+    "cost_usd_per_mtok_blended", "tok_per_joule", "memory_bytes_per_gpu", "status",
+)
+# status: 0 = does not fit (memory or no link for a replica this wide), 1 = fits but misses the
+# workload's SLA, 2 = fits and meets the SLA.
+
+# numeric constants shared by every backend
+MEM_USABLE_FRACTION = 0.90      # engines reserve ~10% of device memory (vLLM gpu_memory_utilization)
+ACTIVATION_RESERVE_BYTES = 2.0e9  # activations, logits and CUDA graphs workspace per GPU
+PREFILL_CHUNK_TOKENS = 8192.0   # chunked-prefill budget per step (trtllm/vllm default max_num_tokens)
+
+
+def peak_flops(prec, peak_bf16, peak_fp8, peak_fp4, w4a8):
+    """Tensor FLOP/s a GEMM reaches at this precision on this hardware (dense peak).
+
+    fp8 without FP8 units runs weight-only (W8A16) at the BF16 rate; fp4 without FP4 units runs
+    weight-only (W4A16) at the BF16 rate. MXFP4 "W4A8" models (gpt-oss) compute at the FP8 rate
+    where FP4 units exist, at the BF16 rate elsewhere.
+    """
+    has8 = where(peak_fp8 > 0.0, 1.0, 0.0)
+    has4 = where(peak_fp4 > 0.0, 1.0, 0.0)
+    p8 = where(has8 > 0.5, peak_fp8, peak_bf16)
+    p4_native = where(w4a8 > 0.5, p8, peak_fp4)
+    p4 = where(has4 > 0.5, p4_native, peak_bf16)
+    return where(prec > 1.5, p4, where(prec > 0.5, p8, peak_bf16))
+
+
+def is_weight_only(prec, peak_fp8, peak_fp4, w4a8):
+    """1.0 where GEMMs dequantize weights to a wider compute type in their main loop (W8A16 on
+    hardware without FP8, W4A16 without FP4 units, W4A8 MXFP4): their compute efficiency is
+    lower, by the fitted factor ``eff_wo``."""
+    no8 = where(peak_fp8 > 0.0, 0.0, 1.0)
+    no4 = where(peak_fp4 > 0.0, 0.0, 1.0)
+    wo4 = fmax(no4, w4a8)
+    return where(prec > 1.5, wo4, where(prec > 0.5, no8, 0.0))
+
+
+def expected_distinct_experts(tokens, n_experts, top_k):
+    """Expected number of distinct experts touched when ``tokens`` each pick ``top_k`` of
+    ``n_experts`` uniformly: E * (1 - (1 - k/E)^T). Dense models pass E = k = 1 (result 1)."""
+    frac = fmin(top_k / n_experts, 0.999999)
+    return n_experts * (1.0 - exp(tokens * log1p(-frac)))
+
+
+def kv_bytes_per_seq(ctx, kv_elems_per_layer, n_full_layers, n_window_layers, window, kv_bytes):
+    """KV cache bytes of one sequence at context ``ctx``; windowed layers keep ``window`` tokens."""
+    return kv_elems_per_layer * kv_bytes * (n_full_layers * ctx + n_window_layers * fmin(ctx, window))
+
+
+def attn_ctx_tokens(ctx, n_full_layers, n_window_layers, window):
+    """Context tokens attended per query, summed over layers."""
+    return n_full_layers * ctx + n_window_layers * fmin(ctx, window)
+
+
+def kv_divisor(tp, dep, is_mla, kv_heads):
+    """How many GPUs one replica's KV cache is spread over, per sequence.
+
+    Attention data-parallel (dep): each GPU holds whole sequences, batch/tp of them.
+    TP with GQA: KV heads split over min(tp, kv_heads) ranks (replicated beyond that).
+    TP with MLA: the latent cache is replicated on every rank.
+    """
+    gqa = fmin(tp, kv_heads)
+    return where(dep > 0.5, tp, where(is_mla > 0.5, 1.0, gqa))
+
+
+def memory_per_gpu(batch, tp, dep, p_nonexpert, p_expert, wb_ne, wb_e, kv_seq, kv_div):
+    """Bytes per GPU: weights (non-expert replicated under dep, experts split) + KV + reserve."""
+    w_tp = (p_nonexpert * wb_ne + p_expert * wb_e) / tp
+    w_dep = p_nonexpert * wb_ne + p_expert * wb_e / tp
+    weights = where(dep > 0.5, w_dep, w_tp)
+    return weights + batch * kv_seq / kv_div + ACTIVATION_RESERVE_BYTES
+
+
+def spec_tokens_per_step(draft, accept):
+    """Expected tokens emitted per sequence per step with ``draft`` speculative tokens accepted
+    with probability ``accept`` each (geometric): (1 - a^(k+1)) / (1 - a); 1 when k = 0."""
+    a = fmin(fmax(accept, 1e-6), 0.999)
+    return (1.0 - exp((draft + 1.0) * log1p(a - 1.0))) / (1.0 - a)
+
+
+def comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat):
+    """Collective time per forward step over ``tokens`` tokens (seconds).
+
+    TP: two ring all-reduces of the BF16 activations per layer, 2(tp-1)/tp of the bytes each.
+    dep: per MoE layer an all-to-all dispatch (FP8, 1 B) and combine (BF16, 2 B) of each token's
+    top_k copies, (tp-1)/tp of which leave the GPU.
+    """
+    multi = where(tp > 1.5, 1.0, 0.0)
+    frac = (tp - 1.0) / tp
+    ar = n_layers * 2.0 * (2.0 * frac * tokens * hidden * 2.0 / link_bw + lat)
+    a2a = n_moe_layers * 2.0 * ((tokens / tp) * top_k * hidden * 1.5 * frac / link_bw + lat)
+    return multi * where(dep > 0.5, a2a, ar)
+
+
+def step_time(tok_dec, tok_pf, ctx_dec, ctx_pf, batch, tp, dep,
+              p_nonexpert, p_expert_one, n_moe_layers, n_experts, top_k, wb_ne, wb_e,
+              attn_dec_flops, attn_pf_flops, n_full, n_win, window, kv_seq, kv_div,
+              hidden, n_layers, link_bw, peak, hbm_bw, eff_c, eff_b, ovh_layer, ovh_seq, lat, draft):
+    """Seconds of one forward step of a replica carrying ``tok_dec`` decode tokens and, on
+    average, ``tok_pf`` prefill tokens (chunked prefill shares steps with decode).
+
+    Returns (step seconds, busy seconds): busy = the roofline part, max(compute, memory).
+    """
+    p_active = p_nonexpert + n_moe_layers * top_k * p_expert_one
+    flops = (2.0 * p_active * (tok_dec + tok_pf)
+             + attn_dec_flops * tok_dec * attn_ctx_tokens(ctx_dec, n_full, n_win, window)
+             + attn_pf_flops * tok_pf * attn_ctx_tokens(ctx_pf, n_full, n_win, window)) / tp
+    # MoE weights: decode tokens touch the expected distinct experts; a step that carries a
+    # prefill chunk touches more. Prefill is amortized over the fraction of steps with a chunk.
+    chunk_frac = fmin(tok_pf / PREFILL_CHUNK_TOKENS, 1.0)
+    d_dec = expected_distinct_experts(tok_dec, n_experts, top_k)
+    d_chk = expected_distinct_experts(tok_dec + PREFILL_CHUNK_TOKENS, n_experts, top_k)
+    distinct = (1.0 - chunk_frac) * d_dec + chunk_frac * d_chk
+    w_ne = p_nonexpert * wb_ne * where(dep > 0.5, 1.0, 1.0 / tp)
+    w_e = n_moe_layers * distinct * p_expert_one * wb_e / tp
+    kv_read = batch * kv_seq / kv_div
+    # speculative drafting (MTP) adds ~one layer's non-expert read per draft token
+    w_draft = draft * p_nonexpert * wb_ne * where(dep > 0.5, 1.0, 1.0 / tp) / n_layers
+    mem_bytes = w_ne + w_e + kv_read + w_draft
+    t_compute = flops / (eff_c * peak)
+    t_memory = mem_bytes / (eff_b * hbm_bw)
+    busy = fmax(t_compute, t_memory)
+    t_comm = comm_time(tok_dec + tok_pf, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat)
+    # fixed costs: kernel launches per layer, and host work (scheduling, sampling) per sequence
+    # on each scheduler -- one per GPU under dep, one per replica under tp
+    seqs_per_sched = batch / where(dep > 0.5, tp, 1.0)
+    step = busy + t_comm + ovh_layer * (n_layers + draft) + ovh_seq * seqs_per_sched
+    return step, busy
+
+
+def evaluate_config(
+        # configuration
+        batch, tp, dep, prec, draft,
+        # workload
+        isl, osl, cached_frac, sla_ttft_s, sla_min_tok_s_user,
+        # model
+        p_nonexpert, p_expert_one, n_moe_layers, n_experts, top_k, n_layers, hidden,
+        kv_elems_per_layer, n_full, n_win, window, is_mla, kv_heads,
+        attn_dec_flops, attn_pf_flops, w4a8, ne_bytes_fp4, mtp_accept,
+        # hardware
+        peak_bf16, peak_fp8, peak_fp4, hbm_bytes, hbm_bw, su_domain, su_bw, so_bw,
+        tdp_w, cost_usd_per_gpu_hour, elec_usd_per_kwh, power_factor, idle_frac,
+        # calibration
+        eff_c, eff_b, ovh_layer, ovh_seq, lat, comm_eff, eff_wo):
+    """All metrics of one configuration (or arrays of them). Returns a tuple in ``OUTPUTS`` order.
+
+    ``power_factor`` turns GPU watts into all-in facility watts ((1 + host overhead) * PUE);
+    ``cost_usd_per_gpu_hour`` excludes electricity, which is added at ``elec_usd_per_kwh``
+    (0 when a rental price includes it).
+    """
+    # bytes per weight / KV element at this precision
+    wb_e = where(prec > 1.5, 0.5625, where(prec > 0.5, 1.0, 2.0))     # NVFP4: 4 bit + FP8 scale/16
+    wb_ne = where(prec > 1.5, ne_bytes_fp4, where(prec > 0.5, 1.0, 2.0))
+    kv_b = where(prec > 0.5, 1.0, 2.0)                                   # FP8 KV with fp8/fp4 weights
+    peak = peak_flops(prec, peak_bf16, peak_fp8, peak_fp4, w4a8)
+    eff_c = eff_c * where(is_weight_only(prec, peak_fp8, peak_fp4, w4a8) > 0.5, eff_wo, 1.0)
+
+    isl_new = isl * (1.0 - cached_frac)
+    ctx_avg = isl + 0.5 * osl
+    kv_seq = kv_bytes_per_seq(ctx_avg, kv_elems_per_layer, n_full, n_win, window, kv_b)
+    kv_div = kv_divisor(tp, dep, is_mla, kv_heads)
+    p_expert = n_moe_layers * n_experts * p_expert_one
+    mem = memory_per_gpu(batch, tp, dep, p_nonexpert, p_expert, wb_ne, wb_e, kv_seq, kv_div)
+    in_domain = where(tp <= su_domain, 1.0, 0.0)
+    link = where(in_domain > 0.5, su_bw, so_bw) * comm_eff
+    link_ok = where(tp > 1.5, where(link > 0.0, 1.0, 0.0), 1.0)
+    link = fmax(link, 1.0)
+    fits = where(mem <= MEM_USABLE_FRACTION * hbm_bytes, 1.0, 0.0) * link_ok
+
+    tau = spec_tokens_per_step(draft, mtp_accept)
+    tok_dec = batch * (1.0 + draft)
+    tok_pf = batch * tau * isl_new / osl
+    step, busy = step_time(tok_dec, tok_pf, ctx_avg, isl - 0.5 * isl_new, batch, tp, dep,
+                           p_nonexpert, p_expert_one, n_moe_layers, n_experts, top_k, wb_ne, wb_e,
+                           attn_dec_flops, attn_pf_flops, n_full, n_win, window, kv_seq, kv_div,
+                           hidden, n_layers, link, peak, hbm_bw, eff_c, eff_b, ovh_layer, ovh_seq, lat, draft)
+    tpot = step / tau
+    tok_s_user = tau / step
+    out_replica = batch * tok_s_user
+    out_gpu = out_replica / tp
+    total_gpu = out_gpu * (1.0 + isl / osl)
+    req_s = out_replica / osl
+
+    # TTFT: the prompt's new tokens go through in chunks, one chunk per step, each chunk step
+    # also carrying the decode batch; the chunk's own compute is at the prefill roofline.
+    n_chunks = ceil(isl_new / PREFILL_CHUNK_TOKENS)
+    p_active = p_nonexpert + n_moe_layers * top_k * p_expert_one
+    pf_flops_tok = (2.0 * p_active
+                    + attn_pf_flops * attn_ctx_tokens(isl - 0.5 * isl_new, n_full, n_win, window)) / tp
+    ttft = n_chunks * step + isl_new * pf_flops_tok / (eff_c * peak) + step
+
+    util = busy / step
+    p_gpu = tdp_w * (idle_frac + (1.0 - idle_frac) * util)
+    p_all_in = p_gpu * power_factor
+    cost_h = cost_usd_per_gpu_hour + elec_usd_per_kwh * p_all_in / 1000.0
+    cost_out = cost_h * 1.0e6 / (3600.0 * out_gpu)
+    cost_blend = cost_h * 1.0e6 / (3600.0 * total_gpu)
+    tpj = total_gpu / p_all_in
+
+    meets = where(ttft <= sla_ttft_s, 1.0, 0.0) * where(tok_s_user >= sla_min_tok_s_user, 1.0, 0.0)
+    return (ttft, tpot, tok_s_user, out_gpu, total_gpu, req_s, p_all_in, cost_out, cost_blend, tpj,
+            mem, fits * meets + fits)
+
+
+def config_valid(prec, tp, dep, spec, allow_bf16, allow_fp8, allow_fp4, is_moe, has_mtp):
+    """1.0 where the configuration exists: the model offers the precision, dep (attention
+    data-parallel + expert parallel) only for MoE models on more than one GPU, MTP only for models
+    that ship MTP layers."""
+    p_ok = where(prec > 1.5, allow_fp4, where(prec > 0.5, allow_fp8, allow_bf16))
+    d_ok = where(dep > 0.5, is_moe * where(tp > 1.5, 1.0, 0.0), 1.0)
+    s_ok = where(spec > 0.5, has_mtp, 1.0)
+    return p_ok * d_ok * s_ok
+
+
+def frontier_bin(tok_s_user, n_bins):
+    """Bin of output tokens/s per user on a log scale from 1 to 10^4 (clipped)."""
+    b = ceil(n_bins * log1p(fmax(tok_s_user, 1.0) - 1.0) / 9.210340371976184) - 1.0
+    return fmin(fmax(b, 0.0), n_bins - 1.0)

@@ -1,0 +1,236 @@
+"""The fleet problem: a frozen, strict schema (unknown keys are errors, numbers are finite).
+
+Files for people use friendly units (``ttft_ms``, ``power_cap_mw``); the properties on these
+classes convert them once to SI (seconds, watts) for the rest of the pipeline.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .catalog import HardwareSpec, get_hardware, get_model, hardware_catalog, model_catalog, suggest
+
+SCHEMA_VERSION = "tokenfleet/1"
+
+PosFloat = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+PosInt = Annotated[int, Field(strict=True, gt=0)]
+NonNegInt = Annotated[int, Field(strict=True, ge=0)]
+Fraction = Annotated[float, Field(strict=True, ge=0, lt=1, allow_inf_nan=False)]
+Name = Annotated[str, Field(strict=True, min_length=1, max_length=200)]
+Precision = Literal["bf16", "fp8", "fp4"]
+Engine = Literal["trtllm", "vllm", "sglang"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HardwareChoice(_Strict):
+    """A hardware type that may be used, with per-problem overrides of catalog figures."""
+
+    id: Name
+    price_usd_per_hour: PosFloat | None = None
+    available: NonNegInt | None = Field(default=None, description="GPUs available; null = unlimited")
+    capex_usd: PosFloat | None = None
+    tdp_w: PosFloat | None = None
+    hbm_gb: PosFloat | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in hardware_catalog():
+            raise ValueError(f"unknown hardware id {v!r}; {suggest(v, hardware_catalog())}")
+        return v
+
+    def spec(self) -> HardwareSpec:
+        """The catalog entry with this choice's overrides applied."""
+        base = get_hardware(self.id)
+        upd = {k: getattr(self, k) for k in ("price_usd_per_hour", "capex_usd", "tdp_w", "hbm_gb")
+               if getattr(self, k) is not None}
+        return base.model_copy(update=upd) if upd else base
+
+
+class Demand(_Strict):
+    """Exactly one of requests per second, tasks per second, or output tokens per second."""
+
+    requests_per_s: PosFloat | None = None
+    tasks_per_s: PosFloat | None = None
+    output_tok_s: PosFloat | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        given = [k for k in ("requests_per_s", "tasks_per_s", "output_tok_s") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of requests_per_s, tasks_per_s, output_tok_s"
+                             + (f" (got {', '.join(given)})" if given else ""))
+        return self
+
+
+class SLA(_Strict):
+    ttft_ms: PosFloat | None = None
+    min_output_tok_s_per_user: PosFloat | None = None
+
+    @property
+    def ttft_s(self) -> float | None:
+        return None if self.ttft_ms is None else self.ttft_ms / 1000.0
+
+
+class Workload(_Strict):
+    name: Name
+    model: Name | None = None
+    min_quality: Annotated[float, Field(strict=True, gt=0, le=100, allow_inf_nan=False)] | None = None
+    models: tuple[Name, ...] | None = Field(default=None, description="allowed models with min_quality")
+    input_tokens: PosInt
+    output_tokens: PosInt
+    demand: Demand
+    sla: SLA = SLA()
+    value_usd_per_mtok: NonNegFloat | None = None
+    calls_per_task: Annotated[float, Field(strict=True, ge=1, allow_inf_nan=False)] = 1.0
+    cached_input_fraction: Fraction = 0.0
+    engine: Engine | None = None
+
+    @model_validator(mode="after")
+    def _model_or_quality(self):
+        if (self.model is None) == (self.min_quality is None):
+            raise ValueError("give either model or min_quality (not both)")
+        cat = model_catalog()
+        if self.model is not None and self.model not in cat:
+            raise ValueError(f"unknown model id {self.model!r}; {suggest(self.model, cat)}")
+        for m in self.models or ():
+            if m not in cat:
+                raise ValueError(f"unknown model id {m!r} in models; {suggest(m, cat)}")
+        if self.min_quality is not None and not self.candidate_models():
+            raise ValueError(f"no catalog model has a quality score >= {self.min_quality}")
+        return self
+
+    def candidate_models(self) -> tuple[str, ...]:
+        """Models that may serve this workload (one, or all meeting ``min_quality``)."""
+        if self.model is not None:
+            return (self.model,)
+        pool = self.models if self.models else tuple(model_catalog())
+        return tuple(m for m in pool
+                     if (q := get_model(m).quality_gpqa_diamond) is not None and q >= self.min_quality)
+
+    @property
+    def requests_per_s(self) -> float:
+        d = self.demand
+        if d.requests_per_s is not None:
+            return d.requests_per_s
+        if d.tasks_per_s is not None:
+            return d.tasks_per_s * self.calls_per_task
+        return d.output_tok_s / self.output_tokens
+
+    @property
+    def capacity_unit(self) -> str:
+        return "output_tok_s" if self.demand.output_tok_s is not None else "requests_per_s"
+
+    @property
+    def demand_value(self) -> float:
+        """Demand in ``capacity_unit``."""
+        return self.demand.output_tok_s if self.demand.output_tok_s is not None else self.requests_per_s
+
+
+class Economics(_Strict):
+    pricing: Literal["rent", "own"] = "rent"
+    electricity_usd_per_kwh: NonNegFloat = 0.08
+    pue: Annotated[float, Field(strict=True, ge=1, le=3, allow_inf_nan=False)] = 1.3
+    years: PosFloat = 5.0
+    electricity_included_in_rent: bool = True
+    idle_power_fraction: Fraction = 0.3
+    host_overhead_fraction: NonNegFloat = 0.25
+    max_utilization: Annotated[float, Field(strict=True, gt=0, le=1, allow_inf_nan=False)] = 0.8
+
+
+class Constraints(_Strict):
+    power_cap_mw: PosFloat | None = None
+    budget_usd_per_hour: PosFloat | None = None
+    max_gpus: PosInt | None = None
+
+
+class Search(_Strict):
+    precisions: tuple[Precision, ...] = ("bf16", "fp8", "fp4")
+    tensor_parallel: tuple[PosInt, ...] = (1, 2, 4, 8)
+    expert_parallel: bool = True
+    speculative: tuple[Literal["off", "mtp"], ...] = ("off", "mtp")
+    max_concurrency: PosInt = 4096
+    engine: Engine | None = None
+
+    @field_validator("tensor_parallel")
+    @classmethod
+    def _pow2(cls, v):
+        bad = [t for t in v if t & (t - 1) or t > 128]
+        if bad:
+            raise ValueError(f"tensor_parallel degrees must be powers of two <= 128, got {bad}")
+        if not v:
+            raise ValueError("tensor_parallel must not be empty")
+        return tuple(sorted(set(v)))
+
+    @field_validator("precisions")
+    @classmethod
+    def _nonempty(cls, v):
+        if not v:
+            raise ValueError("precisions must not be empty")
+        return tuple(dict.fromkeys(v))
+
+
+class Problem(_Strict):
+    schema_version: Literal["tokenfleet/1"]
+    name: Name
+    description: str | None = None
+    hardware: Annotated[tuple[HardwareChoice, ...], Field(min_length=1)]
+    workloads: Annotated[tuple[Workload, ...], Field(min_length=1)]
+    economics: Economics = Economics()
+    constraints: Constraints = Constraints()
+    objective: Literal["min_cost", "max_margin", "max_tokens_per_watt"] = "min_cost"
+    search: Search = Search()
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        ids = [h.id for h in self.hardware]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"hardware listed twice: {sorted(dup)}")
+        names = [w.name for w in self.workloads]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"workload names must be unique: {sorted(dup)}")
+        for h in self.hardware:
+            s = h.spec()
+            if self.economics.pricing == "rent" and s.price_usd_per_hour is None:
+                raise ValueError(f"hardware {h.id!r} has no catalog price: set price_usd_per_hour "
+                                 "or use economics.pricing: own with capex_usd")
+            if self.economics.pricing == "own" and s.capex_usd is None:
+                raise ValueError(f"hardware {h.id!r} has no catalog capex: set capex_usd for pricing: own")
+        needs_power = self.objective == "max_tokens_per_watt" or self.constraints.power_cap_mw is not None
+        if needs_power or self.economics.pricing == "own":
+            for h in self.hardware:
+                if h.spec().tdp_w is None:
+                    raise ValueError(f"hardware {h.id!r} has no published TDP; power is needed here "
+                                     "(power cap, tokens-per-watt objective or owned electricity): set tdp_w")
+        if self.objective == "max_margin":
+            miss = [w.name for w in self.workloads if w.value_usd_per_mtok is None]
+            if miss:
+                raise ValueError(f"objective max_margin needs value_usd_per_mtok on workloads {miss}")
+        if self.objective == "max_tokens_per_watt" and self.constraints.power_cap_mw is None:
+            raise ValueError("objective max_tokens_per_watt needs constraints.power_cap_mw")
+        return self
+
+    def workload(self, name: str) -> Workload:
+        for w in self.workloads:
+            if w.name == name:
+                return w
+        raise KeyError(f"no workload {name!r}; {suggest(name, [w.name for w in self.workloads])}")
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json", exclude_defaults=False)
+
+
+def all_field_names() -> set[str]:
+    """Every key a problem file may contain (for 'did you mean' on unknown keys)."""
+    names: set[str] = set()
+    for cls in (HardwareChoice, Demand, SLA, Workload, Economics, Constraints, Search, Problem):
+        names.update(cls.model_fields)
+    return names
