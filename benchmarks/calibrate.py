@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     ap.add_argument("--fit", action="store_true", help="refit and write kernels/calibration.json")
     ap.add_argument("--rows", action="store_true", help="print every row")
     ap.add_argument("--calibration", help="evaluate this calibration JSON instead of the shipped one")
-    ap.add_argument("--max-nfev", type=int, default=60)
+    ap.add_argument("--max-nfev", type=int, default=800)
     a = ap.parse_args(argv)
     rows, excluded = load_rows(DATA)
     calib = load_calibration(a.calibration) if a.calibration else default_calibration()
@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     if a.fit:
         t0 = time.perf_counter()
         calib, sol = fit(rows, calib, max_nfev=a.max_nfev)
-        print(f"fit: {sol.nfev} evaluations in {time.perf_counter() - t0:.1f} s, status {sol.status}")
+        print(f"fit: {sol.nfev} evaluations in {time.perf_counter() - t0:.1f} s, loss {sol.fun:.3f}")
         for name, v in zip(PARAM_NAMES, to_vector(calib)):
             print(f"  {name:28s} {v:.4g}")
     res = evaluate_rows(rows, calib)

@@ -106,33 +106,35 @@ def spec_tokens_per_step(draft, accept):
     return (1.0 - exp((draft + 1.0) * log1p(a - 1.0))) / (1.0 - a)
 
 
-def comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat):
+def comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat, a2a_eff):
     """Collective time per forward step over ``tokens`` tokens (seconds).
 
     TP: two ring all-reduces of the BF16 activations per layer, 2(tp-1)/tp of the bytes each.
     dep: per MoE layer an all-to-all dispatch (FP8, 1 B) and combine (BF16, 2 B) of each token's
-    top_k copies, (tp-1)/tp of which leave the GPU.
+    top_k copies, (tp-1)/tp of which leave the GPU; all-to-all reaches a smaller fraction of the
+    link (``a2a_eff``: many small messages, expert load imbalance) than a ring all-reduce.
     """
     multi = where(tp > 1.5, 1.0, 0.0)
     frac = (tp - 1.0) / tp
     ar = n_layers * 2.0 * (2.0 * frac * tokens * hidden * 2.0 / link_bw + lat)
-    a2a = n_moe_layers * 2.0 * ((tokens / tp) * top_k * hidden * 1.5 * frac / link_bw + lat)
+    a2a = n_moe_layers * 2.0 * ((tokens / tp) * top_k * hidden * 1.5 * frac / (a2a_eff * link_bw) + lat)
     return multi * where(dep > 0.5, a2a, ar)
 
 
 def step_time(tok_dec, tok_pf, ctx_dec, ctx_pf, batch, tp, dep,
               p_nonexpert, p_expert_one, n_moe_layers, n_experts, top_k, wb_ne, wb_e,
               attn_dec_flops, attn_pf_flops, n_full, n_win, window, kv_seq, kv_div,
-              hidden, n_layers, link_bw, peak, hbm_bw, eff_c, eff_b, ovh_layer, ovh_seq, lat, draft):
+              hidden, n_layers, link_bw, peak, peak_attn, hbm_bw, eff_c, eff_b, ovh_layer, ovh_seq, lat, a2a_eff, draft):
     """Seconds of one forward step of a replica carrying ``tok_dec`` decode tokens and, on
     average, ``tok_pf`` prefill tokens (chunked prefill shares steps with decode).
 
     Returns (step seconds, busy seconds): busy = the roofline part, max(compute, memory).
     """
     p_active = p_nonexpert + n_moe_layers * top_k * p_expert_one
-    flops = (2.0 * p_active * (tok_dec + tok_pf)
-             + attn_dec_flops * tok_dec * attn_ctx_tokens(ctx_dec, n_full, n_win, window)
-             + attn_pf_flops * tok_pf * attn_ctx_tokens(ctx_pf, n_full, n_win, window)) / tp
+    gemm_flops = 2.0 * p_active * (tok_dec + tok_pf) / tp
+    # attention math runs at the BF16 tensor rate whatever the weight precision
+    attn_flops = (attn_dec_flops * tok_dec * attn_ctx_tokens(ctx_dec, n_full, n_win, window)
+                  + attn_pf_flops * tok_pf * attn_ctx_tokens(ctx_pf, n_full, n_win, window)) / tp
     # MoE weights: decode tokens touch the expected distinct experts; a step that carries a
     # prefill chunk touches more. Prefill is amortized over the fraction of steps with a chunk.
     chunk_frac = fmin(tok_pf / PREFILL_CHUNK_TOKENS, 1.0)
@@ -145,10 +147,10 @@ def step_time(tok_dec, tok_pf, ctx_dec, ctx_pf, batch, tp, dep,
     # speculative drafting (MTP) adds ~one layer's non-expert read per draft token
     w_draft = draft * p_nonexpert * wb_ne * where(dep > 0.5, 1.0, 1.0 / tp) / n_layers
     mem_bytes = w_ne + w_e + kv_read + w_draft
-    t_compute = flops / (eff_c * peak)
+    t_compute = gemm_flops / (eff_c * peak) + attn_flops / (eff_c * peak_attn)
     t_memory = mem_bytes / (eff_b * hbm_bw)
     busy = fmax(t_compute, t_memory)
-    t_comm = comm_time(tok_dec + tok_pf, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat)
+    t_comm = comm_time(tok_dec + tok_pf, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat, a2a_eff)
     # fixed costs: kernel launches per layer, and host work (scheduling, sampling) per sequence
     # on each scheduler -- one per GPU under dep, one per replica under tp
     seqs_per_sched = batch / where(dep > 0.5, tp, 1.0)
@@ -169,7 +171,7 @@ def evaluate_config(
         peak_bf16, peak_fp8, peak_fp4, hbm_bytes, hbm_bw, su_domain, su_bw, so_bw,
         tdp_w, cost_usd_per_gpu_hour, elec_usd_per_kwh, power_factor, idle_frac,
         # calibration
-        eff_c, eff_b, ovh_layer, ovh_seq, lat, comm_eff, eff_wo):
+        eff_c, eff_b, ovh_layer, ovh_seq, lat, comm_eff, eff_wo, a2a_eff):
     """All metrics of one configuration (or arrays of them). Returns a tuple in ``OUTPUTS`` order.
 
     ``power_factor`` turns GPU watts into all-in facility watts ((1 + host overhead) * PUE);
@@ -201,7 +203,7 @@ def evaluate_config(
     step, busy = step_time(tok_dec, tok_pf, ctx_avg, isl - 0.5 * isl_new, batch, tp, dep,
                            p_nonexpert, p_expert_one, n_moe_layers, n_experts, top_k, wb_ne, wb_e,
                            attn_dec_flops, attn_pf_flops, n_full, n_win, window, kv_seq, kv_div,
-                           hidden, n_layers, link, peak, hbm_bw, eff_c, eff_b, ovh_layer, ovh_seq, lat, draft)
+                           hidden, n_layers, link, peak, peak_bf16, hbm_bw, eff_c, eff_b, ovh_layer, ovh_seq, lat, a2a_eff, draft)
     tpot = step / tau
     tok_s_user = tau / step
     out_replica = batch * tok_s_user
@@ -213,9 +215,9 @@ def evaluate_config(
     # also carrying the decode batch; the chunk's own compute is at the prefill roofline.
     n_chunks = ceil(isl_new / PREFILL_CHUNK_TOKENS)
     p_active = p_nonexpert + n_moe_layers * top_k * p_expert_one
-    pf_flops_tok = (2.0 * p_active
-                    + attn_pf_flops * attn_ctx_tokens(isl - 0.5 * isl_new, n_full, n_win, window)) / tp
-    ttft = n_chunks * step + isl_new * pf_flops_tok / (eff_c * peak) + step
+    pf_gemm_tok = 2.0 * p_active / tp
+    pf_attn_tok = attn_pf_flops * attn_ctx_tokens(isl - 0.5 * isl_new, n_full, n_win, window) / tp
+    ttft = n_chunks * step + isl_new * (pf_gemm_tok / (eff_c * peak) + pf_attn_tok / (eff_c * peak_bf16)) + step
 
     util = busy / step
     p_gpu = tdp_w * (idle_frac + (1.0 - idle_frac) * util)

@@ -47,7 +47,7 @@ WM_FIELDS = (
 HW_FIELDS = (
     "peak_bf16", "peak_fp8", "peak_fp4", "hbm_bytes", "hbm_bw", "su_domain", "su_bw", "so_bw",
     "tdp_w", "cost_usd_per_gpu_hour", "elec_usd_per_kwh", "power_factor", "idle_frac",
-    "eff_c", "eff_b", "ovh_layer", "ovh_seq", "lat", "comm_eff", "eff_wo",
+    "eff_c", "eff_b", "ovh_layer", "ovh_seq", "lat", "comm_eff", "eff_wo", "a2a_eff",
 )
 EVAL_ARGS = tuple(inspect.signature(formulas.evaluate_config).parameters)
 _WM_EVAL = tuple(f for f in WM_FIELDS if f in EVAL_ARGS)
@@ -161,7 +161,7 @@ def hardware_row(hw: HardwareSpec, calib: Calibration, *, pricing: str = "rent",
         eff_c=c["eff_compute"], eff_b=c["eff_bandwidth"], ovh_layer=c["overhead_s_per_layer"],
         ovh_seq=c["overhead_s_per_seq"],
         lat=c["collective_latency_s"], comm_eff=c["comm_efficiency"],
-        eff_wo=c["eff_weight_only"],
+        eff_wo=c["eff_weight_only"], a2a_eff=c["a2a_efficiency"],
     )
 
 
