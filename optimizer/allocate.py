@@ -1,0 +1,172 @@
+"""The allocation: integer replicas per candidate, solved with cvxpy + HiGHS.
+
+Built once from a candidate table with ``cp.Parameter`` s for everything a sweep may change
+(demand, cost per replica, power cap, budget, availability); :meth:`Allocator.solve` only sets
+their values and re-solves (``enforce_dpp=True``).
+
+    x_c >= 0 integer                replicas of candidate c (c serves one workload w(c))
+    served_w = sum_{c in w} cap_c x_c
+    min_cost:      min sum_c cost_c x_c            s.t. served_w >= demand_w
+    max_margin:    max sum_w value_w tok(s_w) - sum_c cost_c x_c,  s_w <= served_w, s_w <= demand_w
+    max_tokens_per_watt: max sum_w tok(s_w) - eps * cost,          s_w <= served_w, s_w <= demand_w
+    and for all:   sum_{c on h} gpus_c x_c <= avail_h     sum_c kw_c x_c <= power cap
+                   sum_c cost_c x_c <= budget             sum_c gpus_c x_c <= max_gpus
+
+The LP relaxation of the same model gives the marginal values (duals).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+BIG = 1e12
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """Keep solver banners (HiGHS prints to fd 1 even when not verbose) off stdout."""
+    try:
+        sys.stdout.flush()
+        fd = os.dup(1)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(fd, 1)
+        os.close(fd)
+
+
+@dataclass
+class SolveResult:
+    status: str                 # optimal | time_limit | infeasible | unbounded | error
+    x: np.ndarray | None
+    objective: float | None
+    solve_s: float
+    mip_gap: float | None
+    solver: str = "HIGHS"
+    message: str = ""
+
+
+class Allocator:
+    """The allocation model for one candidate table, reusable across parameter values."""
+
+    def __init__(self, candidates: list[dict], workloads: list[dict], hardware: list[str],
+                 objective: str = "min_cost", integer: bool = True):
+        import cvxpy as cp  # noqa: PLC0415 - heavy import kept off the CLI's start-up path
+
+        self.cp = cp
+        self.candidates = candidates
+        self.workloads = workloads
+        self.hardware = hardware
+        self.objective = objective
+        self.integer = integer
+        n, nw, nh = len(candidates), len(workloads), len(hardware)
+        wi = {w["workload"]: i for i, w in enumerate(workloads)}
+        hi = {h: i for i, h in enumerate(hardware)}
+        A_w = np.zeros((nw, n))          # capacity of candidate c toward workload w
+        A_h = np.zeros((nh, n))          # GPUs of hardware h used by candidate c
+        for j, c in enumerate(candidates):
+            A_w[wi[c["workload"]], j] = c["capacity_per_replica"]
+            A_h[hi[c["hardware"]], j] = c["gpus_per_replica"]
+        self.A_w, self.A_h = A_w, A_h
+        gpus = np.array([c["gpus_per_replica"] for c in candidates], dtype=float)
+        kw = np.nan_to_num(np.array([c["power_kw_per_replica"] for c in candidates], dtype=float))
+        self.kw = kw
+        # tokens/s of output per unit of served capacity, per workload
+        self.tok_per_unit = np.array([1.0 if w["capacity_unit"] == "output_tok_s" else w["output_tokens"]
+                                      for w in workloads], dtype=float)
+
+        self.x = cp.Variable(n, integer=integer, name="replicas") if n else None
+        self.demand = cp.Parameter(nw, nonneg=True, name="demand")
+        self.cost = cp.Parameter(n, nonneg=True, name="cost_usd_per_hour")
+        self.power_cap_kw = cp.Parameter(nonneg=True, name="power_cap_kw")
+        self.budget = cp.Parameter(nonneg=True, name="budget_usd_per_hour")
+        self.avail = cp.Parameter(nh, nonneg=True, name="available_gpus")
+        self.max_gpus = cp.Parameter(nonneg=True, name="max_gpus")
+        self.value = cp.Parameter(nw, nonneg=True, name="value_usd_per_hour_per_unit")
+        x = self.x
+        served = A_w @ x
+        cons = {}
+        cons["nonneg"] = x >= 0
+        cons["avail"] = A_h @ x <= self.avail
+        cons["power"] = kw @ x <= self.power_cap_kw
+        cons["budget"] = self.cost @ x <= self.budget
+        cons["max_gpus"] = gpus @ x <= self.max_gpus
+        total_cost = self.cost @ x
+        if objective == "min_cost":
+            cons["demand"] = served >= self.demand
+            obj = cp.Minimize(total_cost)
+            self.s = None
+        else:
+            self.s = cp.Variable(nw, nonneg=True, name="served")
+            cons["served_cap"] = self.s <= served
+            cons["demand"] = self.s <= self.demand
+            if objective == "max_margin":
+                obj = cp.Maximize(self.value @ self.s - total_cost)
+            else:  # max tokens under the power cap; a tiny cost term breaks ties toward cheap plans
+                tok = self.tok_per_unit @ self.s
+                obj = cp.Maximize(tok - 1e-9 * total_cost)
+        self.cons = cons
+        self.problem = cp.Problem(obj, list(cons.values()))
+
+    def set_params(self, demand, cost, power_cap_kw=None, budget=None, avail=None, max_gpus=None, value=None):
+        self.demand.value = np.asarray(demand, dtype=float)
+        self.cost.value = np.asarray(cost, dtype=float)
+        self.power_cap_kw.value = float(power_cap_kw) if power_cap_kw is not None else BIG
+        self.budget.value = float(budget) if budget is not None else BIG
+        self.avail.value = (np.asarray([BIG if a is None else a for a in avail], dtype=float)
+                            if avail is not None else np.full(len(self.hardware), BIG))
+        self.max_gpus.value = float(max_gpus) if max_gpus is not None else BIG
+        self.value.value = np.asarray(value if value is not None else np.zeros(len(self.workloads)), dtype=float)
+
+    def solve(self, time_limit_s: float = 30.0, mip_rel_gap: float = 1e-4) -> SolveResult:
+        cp = self.cp
+        t0 = time.perf_counter()
+        opts = dict(time_limit=float(time_limit_s))
+        if self.integer:
+            opts["mip_rel_gap"] = float(mip_rel_gap)
+        try:
+            with quiet_stdout():
+                self.problem.solve(solver=cp.HIGHS, enforce_dpp=True, **opts)
+        except cp.error.SolverError as e:
+            return SolveResult("error", None, None, time.perf_counter() - t0, None,
+                               message=f"HiGHS failed: {e}; try a longer time limit or fewer candidates")
+        dt = time.perf_counter() - t0
+        st = self.problem.status
+        gap = None
+        stats = self.problem.solver_stats
+        if self.integer and stats is not None and stats.extra_stats is not None:
+            gap = getattr(stats.extra_stats, "mip_gap", None)
+            gap = float(gap) if gap is not None and np.isfinite(gap) else None
+        if st in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+            status = "optimal"
+        elif st == cp.USER_LIMIT:
+            status = "time_limit" if self.x.value is not None else "time_limit_no_plan"
+        elif st in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
+            status = "infeasible"
+        elif st in (cp.UNBOUNDED, cp.UNBOUNDED_INACCURATE):
+            status = "unbounded"
+        else:
+            status = str(st)
+        x = None if self.x.value is None else np.round(self.x.value).clip(min=0) if self.integer else np.clip(self.x.value, 0, None)
+        obj = self.problem.value if status in ("optimal", "time_limit") else None
+        return SolveResult(status, x, None if obj is None else float(obj), dt, gap)
+
+    def duals(self) -> dict:
+        """Dual values after an LP solve (an Allocator built with ``integer=False``)."""
+        out = {}
+        for k in ("demand", "avail", "power", "budget", "max_gpus"):
+            dv = self.cons[k].dual_value
+            out[k] = None if dv is None else np.atleast_1d(np.asarray(dv, dtype=float))
+        return out

@@ -1,0 +1,86 @@
+"""From a reduced configuration space to the candidate table the allocation chooses from."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kernels.reference import evaluate_indices
+from kernels.space import ConfigSpace
+from problems import Problem
+
+CANDIDATE_COLUMNS = (
+    "candidate", "workload", "model", "hardware", "precision", "tp", "ep", "mode", "speculative",
+    "concurrency", "gpus_per_replica", "capacity_per_replica", "capacity_unit",
+    "cost_usd_per_hour_per_replica", "power_kw_per_replica", "ttft_s", "tpot_s",
+    "output_tok_s_per_user", "output_tok_s_per_gpu", "total_tok_s_per_gpu",
+    "requests_per_s_per_replica", "cost_usd_per_mtok_output", "cost_usd_per_mtok_blended",
+    "tok_per_joule", "memory_gb_per_gpu", "output_tok_s_per_replica", "config_index",
+)
+
+
+def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
+    """Rows for configuration ``indices`` (re-evaluated on the host in float64).
+
+    ``capacity_per_replica`` is the replica's throughput at its SLA operating point times the
+    workload's ``max_utilization`` headroom (economics), in the workload's demand unit.
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    if indices.size == 0:
+        return []
+    res = evaluate_indices(space, indices)
+    u = problem.economics.max_utilization
+    rows = []
+    for k, idx in enumerate(indices):
+        d = space.describe(int(idx))
+        w = problem.workload(d["workload"])
+        tp = d["tp"]
+        out_gpu = float(res["output_tok_s_per_gpu"][k])
+        out_rep = out_gpu * tp
+        req_rep = float(res["requests_per_s_per_replica"][k])
+        unit = w.capacity_unit
+        cap = (out_rep if unit == "output_tok_s" else req_rep) * u
+        cost_gpu_h = float(res["cost_usd_per_mtok_output"][k]) * 3600.0 * out_gpu / 1e6
+        rows.append(dict(
+            candidate=-1, workload=w.name, model=d["model"], hardware=d["hardware"],
+            precision=d["precision"], tp=tp, ep=d["ep"], mode=d["mode"], speculative=d["speculative"],
+            concurrency=d["concurrency"], gpus_per_replica=tp, capacity_per_replica=cap,
+            capacity_unit=unit, cost_usd_per_hour_per_replica=cost_gpu_h * tp,
+            power_kw_per_replica=float(res["power_w_per_gpu"][k]) * tp / 1000.0,
+            ttft_s=float(res["ttft_s"][k]), tpot_s=float(res["tpot_s"][k]),
+            output_tok_s_per_user=float(res["output_tok_s_per_user"][k]),
+            output_tok_s_per_gpu=out_gpu, total_tok_s_per_gpu=float(res["total_tok_s_per_gpu"][k]),
+            requests_per_s_per_replica=req_rep,
+            cost_usd_per_mtok_output=float(res["cost_usd_per_mtok_output"][k]),
+            cost_usd_per_mtok_blended=float(res["cost_usd_per_mtok_blended"][k]),
+            tok_per_joule=float(res["tok_per_joule"][k]),
+            memory_gb_per_gpu=float(res["memory_bytes_per_gpu"][k]) / 1e9,
+            output_tok_s_per_replica=out_rep, config_index=int(idx)))
+    return rows
+
+
+def prune_dominated(rows: list[dict]) -> list[dict]:
+    """Drop candidates that another candidate of the same workload and hardware dominates exactly:
+    at least the capacity per replica with no more cost, power and GPUs per replica. Any replica of
+    a dominated candidate can be swapped for one of the dominating candidate without breaking a
+    constraint or raising the cost, so the integer optimum is unchanged."""
+    keep = []
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["workload"], r["hardware"]), []).append(r)
+    for grp in groups.values():
+        n = len(grp)
+        cap = np.array([r["capacity_per_replica"] for r in grp])
+        cost = np.array([r["cost_usd_per_hour_per_replica"] for r in grp])
+        pw = np.array([r["power_kw_per_replica"] for r in grp])
+        gpu = np.array([r["gpus_per_replica"] for r in grp])
+        idx = np.array([r["config_index"] for r in grp])
+        for i in range(n):
+            dom = ((cap >= cap[i]) & (cost <= cost[i]) & (pw <= pw[i]) & (gpu <= gpu[i])
+                   & ((cap > cap[i]) | (cost < cost[i]) | (pw < pw[i]) | (gpu < gpu[i]) | (idx < idx[i])))
+            dom[i] = False
+            if not dom.any():
+                keep.append(grp[i])
+    keep.sort(key=lambda r: (r["workload"], r["hardware"], r["cost_usd_per_hour_per_replica"] / max(r["capacity_per_replica"], 1e-30)))
+    for i, r in enumerate(keep):
+        r["candidate"] = i
+    return keep

@@ -1,0 +1,423 @@
+"""``tokenfleet``: a thin command line over the Python API.
+
+Exit codes: 0 ok, 1 internal error, 2 invalid input (the message names the file and field),
+3 infeasible (the message says which workload or constraint and by how much).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Capacity planner for LLM inference fleets: the lowest cost per token under "
+                       "interactivity SLAs.")
+# wide tables when output is a file or a pipe (rich would otherwise wrap at 80 columns)
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_INFEASIBLE = 0, 1, 2, 3
+BackendOpt = typer.Option("auto", "--backend", help="auto | numpy | cupy | numba-cuda")
+QuietOpt = typer.Option(False, "--quiet", "-q", help="no progress bar, tables only")
+
+
+class CLIError(Exception):
+    def __init__(self, message: str, code: int = EXIT_INVALID):
+        super().__init__(message)
+        self.code = code
+
+
+def _load(path):
+    import problems  # noqa: PLC0415
+
+    return problems.load(path if path is not None else problems.DEFAULT_EXAMPLE)
+
+
+@contextlib.contextmanager
+def _progress(quiet: bool, label: str, total: int | None = None):
+    """A rich progress bar on stderr; yields a callback taking a number of completed units."""
+    if quiet:
+        yield lambda n=1: None
+        return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed:,.0f}/{task.total:,.0f}"), TimeElapsedColumn(),
+                  console=err, transient=True) as p:
+        task = p.add_task(label, total=total)
+        yield lambda n=1: p.advance(task, n)
+
+
+def _fmt(v, digits=3):
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if isinstance(v, float):
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        return f"{v:.{digits}g}" if abs(v) < 1 else f"{v:,.{digits - 1}f}" if abs(v) < 100 else f"{v:,.1f}"
+    return str(v)
+
+
+def _space_size(problem) -> int:
+    from kernels import build_space  # noqa: PLC0415
+
+    return build_space(problem).size
+
+
+# --------------------------------------------------------------------------------------- plan
+def print_plan(plan, console: Console = out) -> None:
+    t = Table(title=f"plan: {plan.problem} ({plan.objective}, {plan.status})", title_justify="left")
+    for c in ("workload", "model", "hardware", "configuration", "replicas", "GPUs", "TTFT ms",
+              "tok/s/user", "$/Mtok out"):
+        t.add_column(c, justify="left" if c in ("workload", "model", "hardware", "configuration") else "right")
+    for a in plan.allocations:
+        cfg = f"{a['precision']} tp{a['tp']}" + (f" ep{a['ep']}" if a["ep"] > 1 else "") + \
+              f" b{a['concurrency']}" + (" mtp" if a["speculative"] == "mtp" else "")
+        t.add_row(a["workload"], a["model"], a["hardware"], cfg, str(a["replicas"]), str(a["gpus"]),
+                  _fmt(a["ttft_s"] * 1e3), _fmt(a["output_tok_s_per_user"]), _fmt(a["cost_usd_per_mtok_output"]))
+    console.print(t)
+    tt = plan.totals
+    s = Table(title="totals", title_justify="left", show_header=False)
+    s.add_column("", justify="left")
+    s.add_column("", justify="right")
+    s.add_row("GPUs by type", ", ".join(f"{n} {h}" for h, n in tt["gpus_by_type"].items()))
+    s.add_row("cost, $/hour", _fmt(tt["total_cost_usd_per_hour"]))
+    s.add_row("power, MW (all-in, x PUE)", _fmt(tt["power_mw"]))
+    s.add_row("output tokens/s", _fmt(tt["output_tok_s"]))
+    s.add_row("$/Mtok output", _fmt(tt["cost_usd_per_mtok_output"]))
+    s.add_row("$/Mtok blended (input+output)", _fmt(tt["cost_usd_per_mtok_blended"]))
+    s.add_row("tokens per joule (input+output)", _fmt(tt["tok_per_joule"]))
+    if tt.get("revenue_usd_per_hour"):
+        s.add_row("margin, $/hour", _fmt(tt["margin_usd_per_hour"]))
+    console.print(s)
+    mv = plan.marginal_values
+    if mv.get("workloads"):
+        m = Table(title="marginal values (LP relaxation)", title_justify="left")
+        m.add_column("requirement")
+        m.add_column("value", justify="right")
+        for w, d in mv["workloads"].items():
+            m.add_row(f"demand of {w}", f"${d['marginal_usd_per_mtok']:.4f} per extra Mtok")
+        for h, d in mv.get("hardware", {}).items():
+            if d["usd_per_hour_per_gpu"] > 1e-9:
+                m.add_row(f"one more {h}", f"saves ${d['usd_per_hour_per_gpu']:.3f}/h")
+        if mv.get("power_usd_per_hour_per_mw"):
+            m.add_row("one more MW", f"${mv['power_usd_per_hour_per_mw']:.2f}/h")
+        if mv.get("budget_per_usd"):
+            m.add_row("one more $/h of budget", f"{mv['budget_per_usd']:.4f}")
+        console.print(m)
+    sv, b = plan.solver, plan.backend
+    console.print(f"evaluated {b['configurations']:,} configurations on [bold]{b['name']}[/] in "
+                  f"{b['evaluate_s']:.3f} s; {sv['candidates']} candidates ({sv['candidates_before_pruning']} "
+                  f"before dominance pruning); HiGHS {sv['status']}, gap {_fmt(sv.get('mip_gap'))}, "
+                  f"{sv.get('solve_s', 0):.3f} s")
+    if plan.message:
+        console.print(f"[yellow]{plan.message}[/]")
+
+
+@app.command()
+def plan(problem: Optional[Path] = typer.Argument(None, help="problem file or bundled example name "
+                                                             "(default: the bundled chat-mixed-fleet)"),
+         json_out: Optional[Path] = typer.Option(None, "--json", help="write the plan as JSON ('-' for stdout)"),
+         csv_dir: Optional[Path] = typer.Option(None, "--csv", help="write candidates/allocations/workloads CSVs here"),
+         plot: Optional[Path] = typer.Option(None, "--plot", help="write a frontier chart (PNG) with the chosen points"),
+         backend: str = BackendOpt, time_limit: float = typer.Option(30.0, "--time-limit", help="MILP time limit, s"),
+         quiet: bool = QuietOpt):
+    """Solve a fleet problem and print the plan."""
+    import optimizer  # noqa: PLC0415
+
+    prob = _load(problem)
+    with _progress(quiet, "evaluating configurations", _space_size(prob)) as tick:
+        p = optimizer.solve(prob, backend=backend, time_limit_s=time_limit, progress=tick)
+    to_stdout_json = json_out is not None and str(json_out) == "-"
+    if json_out is not None:
+        if to_stdout_json:
+            sys.stdout.write(p.to_json() + "\n")
+        else:
+            json_out.write_text(p.to_json() + "\n")
+    if csv_dir is not None:
+        _write_csvs(p, csv_dir)
+    if not p.is_feasible:
+        raise CLIError(f"{prob.name}: infeasible: {p.message}", EXIT_INFEASIBLE)
+    if not to_stdout_json:
+        print_plan(p)
+    if plot is not None:
+        from .analysis import frontier_from_reduction  # noqa: PLC0415
+        from .plots import plot_frontier  # noqa: PLC0415
+        import kernels  # noqa: PLC0415
+
+        fr = frontier_from_reduction(prob, kernels.evaluate(kernels.build_space(prob), backend=backend))
+        paths = _plot_paths(plot, [w.name for w in prob.workloads])
+        for w, path in paths.items():
+            plot_frontier(fr, w, path, chosen=[a for a in p.allocations if a["workload"] == w])
+            if not to_stdout_json:
+                out.print(f"wrote {path}")
+
+
+def _plot_paths(plot: Path, names: list[str]) -> dict:
+    if len(names) == 1:
+        return {names[0]: plot}
+    return {n: plot.with_name(f"{plot.stem}-{n}{plot.suffix or '.png'}") for n in names}
+
+
+def _write_csvs(p, d: Path) -> None:
+    import csv  # noqa: PLC0415
+
+    d.mkdir(parents=True, exist_ok=True)
+    for name in ("candidates", "allocations", "workloads"):
+        rows = p.to_rows(name)
+        with open(d / f"{name}.csv", "w", newline="") as f:
+            if not rows:
+                continue
+            wr = csv.DictWriter(f, fieldnames=list(rows[0]))
+            wr.writeheader()
+            for r in rows:
+                wr.writerow({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in r.items()})
+
+
+# ----------------------------------------------------------------------------------- frontier
+@app.command()
+def frontier(problem: Path = typer.Argument(..., help="problem file or bundled example name"),
+             workload: Optional[str] = typer.Option(None, "--workload", "-w"),
+             plot: Optional[Path] = typer.Option(None, "--plot", help="PNG path (one per workload if several)"),
+             json_out: Optional[Path] = typer.Option(None, "--json"),
+             backend: str = BackendOpt, quiet: bool = QuietOpt):
+    """Throughput-vs-interactivity frontier per hardware and precision, and cost per Mtok."""
+    import optimizer  # noqa: PLC0415
+
+    from .plots import plot_frontier  # noqa: PLC0415
+
+    prob = _load(problem)
+    if workload is not None:
+        _check_workload(prob, workload)
+    with _progress(quiet, "evaluating configurations", _space_size(prob)) as tick:
+        fr = optimizer.frontier(prob, workload=workload, backend=backend, progress=tick)
+    names = [workload] if workload else [w.name for w in prob.workloads]
+    for w in names:
+        t = Table(title=f"frontier: {w} (best output tok/s per GPU at >= X tok/s per user)", title_justify="left")
+        for c in ("hardware", "precision", "10", "30", "50", "100", "200"):
+            t.add_column(c, justify="right" if c.isdigit() else "left")
+        for s in fr.for_workload(w):
+            cells = []
+            for lvl in (10, 30, 50, 100, 200):
+                vals = [v for u, v in zip(s["tok_s_per_user"], s["output_tok_s_per_gpu"]) if u >= lvl]
+                cells.append(_fmt(max(vals)) if vals else "-")
+            t.add_row(s["hardware"], s["precision"], *cells)
+        out.print(t)
+    if json_out is not None:
+        json_out.write_text(json.dumps(dict(problem=fr.problem, sla=fr.sla, series=fr.series), indent=1))
+    if plot is not None:
+        for w, path in _plot_paths(plot, names).items():
+            plot_frontier(fr, w, path)
+            out.print(f"wrote {path}")
+
+
+def _check_workload(prob, name):
+    if name not in [w.name for w in prob.workloads]:
+        from problems.catalog import suggest  # noqa: PLC0415
+
+        raise CLIError(f"--workload: no workload {name!r} in {prob.name}; "
+                       f"{suggest(name, [w.name for w in prob.workloads])}")
+
+
+# ------------------------------------------------------------------------------------ compare
+@app.command()
+def compare(problem: Path = typer.Argument(..., help="problem file or bundled example name"),
+            hardware: str = typer.Option(..., "--hardware", help="comma-separated hardware ids, e.g. h200-sxm,gb300-nvl72"),
+            workload: Optional[str] = typer.Option(None, "--workload", "-w"),
+            plot: Optional[Path] = typer.Option(None, "--plot"),
+            json_out: Optional[Path] = typer.Option(None, "--json"),
+            backend: str = BackendOpt, quiet: bool = QuietOpt):
+    """Cost per token and tokens per watt of hardware A vs B across interactivity levels."""
+    import optimizer  # noqa: PLC0415
+
+    from .plots import plot_compare  # noqa: PLC0415
+
+    prob = _load(problem)
+    hws = [h.strip() for h in hardware.split(",") if h.strip()]
+    if len(hws) < 2:
+        raise CLIError("--hardware: give at least two comma-separated hardware ids")
+    known = [h.id for h in prob.hardware]
+    for h in hws:
+        if h not in known:
+            raise CLIError(f"--hardware: {h!r} is not in {prob.name}'s hardware list ({', '.join(known)})")
+    if workload is not None:
+        _check_workload(prob, workload)
+    with _progress(quiet, "evaluating configurations", None):
+        c = optimizer.compare(prob, hws, workload=workload, backend=backend)
+    t = Table(title=f"compare: {c.workload} on {' vs '.join(hws)}", title_justify="left")
+    t.add_column(">= tok/s/user", justify="right")
+    for h in hws:
+        t.add_column(f"{h} tok/s/GPU", justify="right")
+        t.add_column(f"{h} $/Mtok", justify="right")
+    t.add_column(f"{hws[-1]}/{hws[0]} $/Mtok advantage", justify="right")
+    ratios = {r["tok_s_per_user"]: r for r in c.ratios()}
+    for lvl in c.levels:
+        cells = [str(lvl)]
+        for h in hws:
+            r = next(r for r in c.rows if r["hardware"] == h and r["tok_s_per_user"] == lvl)
+            cells += [_fmt(r["output_tok_s_per_gpu"]), _fmt(r["cost_usd_per_mtok_output"])]
+        cr = ratios[lvl]["cost_ratio"]
+        cells.append(f"{cr:.2f}x" if cr else "-")
+        t.add_row(*cells)
+    out.print(t)
+    a = c.assumptions
+    out.print("assumptions: " + json.dumps(a, default=str))
+    if json_out is not None:
+        json_out.write_text(json.dumps(dict(rows=c.rows, ratios=c.ratios(), assumptions=a), indent=1, default=str))
+    if plot is not None:
+        plot_compare(c, plot)
+        out.print(f"wrote {plot}")
+
+
+# ------------------------------------------------------------------------------------ predict
+@app.command()
+def predict(hardware: str = typer.Option(..., "--hardware"), model: str = typer.Option(..., "--model"),
+            precision: str = typer.Option("fp8", "--precision"),
+            tp: Optional[int] = typer.Option(None, "--tp", help="tensor-parallel degree (default: search)"),
+            ep: int = typer.Option(1, "--ep", help="1 (pure TP) or equal to --tp (attention DP + EP)"),
+            concurrency: Optional[int] = typer.Option(None, "--concurrency", help="default: max-throughput point"),
+            isl: int = typer.Option(1024, "--isl"), osl: int = typer.Option(1024, "--osl"),
+            min_tok_s_user: Optional[float] = typer.Option(None, "--min-tok-s-per-user"),
+            speculative: str = typer.Option("off", "--speculative", help="off | mtp"),
+            json_out: bool = typer.Option(False, "--json", help="print JSON")):
+    """Predict one operating point of one model on one hardware type."""
+    import optimizer  # noqa: PLC0415
+
+    m = optimizer.predict(hardware=hardware, model=model, precision=precision, tp=tp, ep=ep,
+                          concurrency=concurrency, isl=isl, osl=osl,
+                          min_output_tok_s_per_user=min_tok_s_user, speculative=speculative)
+    if json_out:
+        sys.stdout.write(json.dumps(m.to_dict(), indent=2) + "\n")
+        return
+    t = Table(title=f"{model} on {hardware}, {precision}, tp{m.tp} ep{m.ep}, concurrency {m.concurrency}",
+              title_justify="left", show_header=False)
+    t.add_column("")
+    t.add_column("", justify="right")
+    for k, v in m.to_dict().items():
+        if k in ("hardware", "model", "precision", "tp", "ep", "concurrency"):
+            continue
+        t.add_row(k, _fmt(v) if not isinstance(v, (bool, str)) else str(v))
+    out.print(t)
+
+
+# ------------------------------------------------------------------------------------ catalog
+@app.command()
+def catalog(kind: str = typer.Argument("hardware", help="hardware | models"),
+            json_out: bool = typer.Option(False, "--json")):
+    """List the sourced hardware or model catalog."""
+    import problems  # noqa: PLC0415
+
+    if kind not in ("hardware", "models"):
+        raise CLIError(f"catalog: unknown kind {kind!r}; use 'hardware' or 'models'")
+    cat = problems.hardware_catalog() if kind == "hardware" else problems.model_catalog()
+    if json_out:
+        sys.stdout.write(json.dumps([e.model_dump(mode="json") for e in cat.values()], indent=1) + "\n")
+        return
+    t = Table(title=f"{kind} catalog", title_justify="left", show_lines=False)
+    if kind == "hardware":
+        cols = ("id", "memory GB", "TB/s", "BF16 TF", "FP8 TF", "FP4 TF", "TDP W", "scale-up", "$/h", "source")
+        for c in cols:
+            t.add_column(c, overflow="fold")
+        for h in cat.values():
+            t.add_row(h.id, _fmt(h.hbm_gb), _fmt(h.hbm_tb_s), _fmt(h.bf16_dense_tflops), _fmt(h.fp8_dense_tflops),
+                      _fmt(h.fp4_dense_tflops), _fmt(h.tdp_w),
+                      f"{h.scaleup_domain_gpus}x{_fmt(h.scaleup_gb_s_per_gpu)} GB/s", _fmt(h.price_usd_per_hour),
+                      h.source[:90] + ("..." if len(h.source) > 90 else ""))
+    else:
+        cols = ("id", "params B", "active B", "layers", "attention", "MoE", "native", "GPQA-D", "source")
+        for c in cols:
+            t.add_column(c, overflow="fold")
+        for m in cat.values():
+            moe = f"{m.moe.num_experts}e top{m.moe.top_k}" if m.moe else "dense"
+            t.add_row(m.id, _fmt(m.total_params_b), _fmt(m.active_params_b), str(m.num_layers), m.attention.type,
+                      moe, m.native_precision, _fmt(m.quality_gpqa_diamond), m.source[:90] + "...")
+    out.print(t)
+
+
+# ----------------------------------------------------------------------------------- validate
+@app.command()
+def validate(problem: Path = typer.Argument(..., help="problem file or bundled example name")):
+    """Check a problem file; print what it asks for, or every mistake with its field path."""
+    prob = _load(problem)
+    n = _space_size(prob)
+    out.print(f"[green]ok[/]: {prob.name}: {len(prob.workloads)} workload(s), {len(prob.hardware)} hardware "
+              f"type(s), {n:,} configurations, objective {prob.objective}")
+
+
+# -------------------------------------------------------------------------------------- sweep
+@app.command()
+def sweep(problem: Path = typer.Argument(..., help="base problem file or bundled example name"),
+          vary: list[str] = typer.Option([], "--vary", help="PATH=V1,V2,... or PATH=START:STOP:N (repeatable)"),
+          spec: Optional[Path] = typer.Option(None, "--spec", help="sweep YAML file (axes, mode)"),
+          zip_axes: bool = typer.Option(False, "--zip", help="zip the axes instead of a Cartesian grid"),
+          out_path: Path = typer.Option(Path("sweep.parquet"), "--out", help=".parquet or .csv"),
+          jsonl: Optional[Path] = typer.Option(None, "--plans", help="also write full plans as JSON lines"),
+          resume: bool = typer.Option(False, "--resume", help="skip scenarios already in --out"),
+          workers: int = typer.Option(0, "--workers", help="local Dask workers (0: run serially here)"),
+          scheduler: Optional[str] = typer.Option(None, "--scheduler", help="address of an existing Dask scheduler"),
+          plot: Optional[Path] = typer.Option(None, "--plot"),
+          backend: str = BackendOpt, quiet: bool = QuietOpt):
+    """Solve a grid of scenarios, incrementally and resumably, optionally on Dask."""
+    from . import sweep as sw  # noqa: PLC0415
+
+    sp = sw.SweepSpec.from_cli(problem, vary, spec, zip_axes)
+    with _progress(quiet, "scenarios", sp.n_scenarios) as tick:
+        summary = sw.run_sweep(sp, out_path, resume=resume, workers=workers, scheduler=scheduler,
+                               plans_path=jsonl, backend=backend, progress=tick)
+    out.print(f"{summary['done']} scenarios solved ({summary['skipped']} resumed, {summary['failed']} not "
+              f"feasible) in {summary['elapsed_s']:.1f} s ({summary['scenarios_per_s']:.1f}/s) -> {out_path}")
+    if plot is not None:
+        sw.plot_results(out_path, sp, plot)
+        out.print(f"wrote {plot}")
+
+
+# ---------------------------------------------------------------------------------------- main
+def main(argv=None) -> int:
+    """Entry point: maps errors to exit codes and never shows a traceback for bad input."""
+    from click.exceptions import ClickException, Exit as ClickExit  # noqa: PLC0415
+
+    from kernels.backends import BackendUnavailable  # noqa: PLC0415
+    from kernels.predict import PredictError  # noqa: PLC0415
+    from problems import ProblemError  # noqa: PLC0415
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        app(args=args, prog_name="tokenfleet", standalone_mode=False)
+        return EXIT_OK
+    except CLIError as e:
+        err.print(f"[red]error[/]: {e}" if e.code != EXIT_INFEASIBLE else f"[red]infeasible[/]: {e}", markup=True)
+        return e.code
+    except (ProblemError, BackendUnavailable, PredictError) as e:
+        err.print(f"error: {e}", markup=False)
+        return EXIT_INVALID
+    except KeyError as e:
+        err.print(f"error: {e.args[0] if e.args else e}", markup=False)
+        return EXIT_INVALID
+    except ClickExit as e:
+        return e.exit_code
+    except ClickException as e:
+        e.show(file=sys.stderr)
+        return EXIT_INVALID
+    except typer.Abort:
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    except Exception as e:  # noqa: BLE001 - the last line of defence
+        if os.environ.get("TOKENFLEET_DEBUG"):
+            raise
+        err.print(f"internal error: {type(e).__name__}: {e} (set TOKENFLEET_DEBUG=1 for a traceback)", markup=False)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,113 @@
+"""Charts people pass around: frontiers, cost vs interactivity, comparisons, sweeps.
+
+Matplotlib with the headless Agg backend; every function returns the Figure (tests inspect it)
+and writes a PNG when given a path.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+_MARKERS = {"bf16": "o", "fp8": "s", "fp4": "^"}
+
+
+def _save(fig, path):
+    if path is not None:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    return fig
+
+
+def plot_frontier(fr, workload: str, path=None, chosen=None):
+    """Two panels: output tok/s per GPU vs tok/s per user (log-log), and $/Mtok vs tok/s per user.
+
+    One line per (hardware, precision); the SLA's minimum interactivity is a dashed line;
+    ``chosen`` (allocation rows of this workload) are marked with stars.
+    """
+    series = fr.for_workload(workload)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
+    hws = sorted({s["hardware"] for s in series})
+    cmap = plt.get_cmap("tab10")
+    color = {h: cmap(i % 10) for i, h in enumerate(hws)}
+    for s in series:
+        label = f"{s['hardware']} {s['precision']}"
+        kw = dict(color=color[s["hardware"]], marker=_MARKERS.get(s["precision"], "o"), ms=4, lw=1.6, label=label)
+        ax1.plot(s["tok_s_per_user"], s["output_tok_s_per_gpu"], **kw)
+        ax2.plot(s["tok_s_per_user"], s["cost_usd_per_mtok_output"], **kw)
+    sla = fr.sla.get(workload, {})
+    m = sla.get("min_output_tok_s_per_user")
+    for ax in (ax1, ax2):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.set_xlabel("interactivity: output tokens/s per user")
+        if m:
+            ax.axvline(m, color="k", ls="--", lw=1, label=f"SLA: >= {m:g} tok/s/user")
+    for c in chosen or []:
+        ax1.plot([c["output_tok_s_per_user"]], [c["output_tok_s_per_gpu"]], marker="*", ms=16,
+                 color=color.get(c["hardware"], "k"), mec="k", ls="none")
+        ax2.plot([c["output_tok_s_per_user"]], [c["cost_usd_per_mtok_output"]], marker="*", ms=16,
+                 color=color.get(c["hardware"], "k"), mec="k", ls="none")
+    ax1.set_ylabel("output tokens/s per GPU")
+    ax2.set_ylabel("cost, USD per million output tokens")
+    ax1.legend(fontsize=8, loc="best")
+    models = sorted({s["model"] for s in series})
+    ttft = sla.get("ttft_ms")
+    fig.suptitle(f"{fr.problem} / {workload} ({', '.join(models)}): throughput and cost vs interactivity"
+                 + (f"; TTFT SLA {ttft:g} ms (stars: chosen)" if ttft else ""), fontsize=11)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_compare(cmp, path=None):
+    """Throughput per GPU, cost per Mtok and tokens per joule of each hardware across levels."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
+    for h in cmp.hardware:
+        rows = [r for r in cmp.rows if r["hardware"] == h and r["output_tok_s_per_gpu"]]
+        x = [r["tok_s_per_user"] for r in rows]
+        axes[0].plot(x, [r["output_tok_s_per_gpu"] for r in rows], marker="o", label=h)
+        axes[1].plot(x, [r["cost_usd_per_mtok_output"] for r in rows], marker="o", label=h)
+        axes[2].plot(x, [r["tok_per_joule"] for r in rows], marker="o", label=h)
+    for ax, lab in zip(axes, ("output tokens/s per GPU", "USD per million output tokens",
+                              "tokens per joule (all-in)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.set_xlabel("minimum output tokens/s per user")
+        ax.set_ylabel(lab)
+        ax.legend(fontsize=8)
+    a = cmp.assumptions
+    prices = ", ".join(f"{h} ${p}/h" for h, p in a.get("prices_usd_per_gpu_hour", {}).items())
+    fig.suptitle(f"{cmp.problem} / {cmp.workload}: {' vs '.join(cmp.hardware)} ({prices}; "
+                 f"precisions {', '.join(a.get('precisions', []))})", fontsize=11)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_sweep(rows, axes_names, path=None, title=""):
+    """Cost per Mtok across the first one or two swept axes (lines per value of the second)."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    x_name = axes_names[0]
+    groups = {}
+    for r in rows:
+        key = r.get(axes_names[1]) if len(axes_names) > 1 else None
+        groups.setdefault(key, []).append(r)
+    for key, rs in groups.items():
+        rs = sorted(rs, key=lambda r: r[x_name])
+        xs = [r[x_name] for r in rs if r.get("cost_usd_per_mtok_output") is not None]
+        ys = [r["cost_usd_per_mtok_output"] for r in rs if r.get("cost_usd_per_mtok_output") is not None]
+        lab = f"{axes_names[1]}={key}" if key is not None else "cost per Mtok"
+        line, = ax.plot(xs, ys, marker="o", label=lab)
+        for r in rs:
+            if r.get("cost_usd_per_mtok_output") is not None and r.get("hardware"):
+                ax.annotate(r["hardware"], (r[x_name], r["cost_usd_per_mtok_output"]), fontsize=6,
+                            xytext=(2, 2), textcoords="offset points", color=line.get_color())
+    ax.set_xlabel(x_name)
+    ax.set_ylabel("USD per million output tokens")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "sweep: cost per million output tokens (labels: hardware chosen)")
+    fig.tight_layout()
+    return _save(fig, path)

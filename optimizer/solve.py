@@ -1,0 +1,304 @@
+"""``solve``: problem -> configuration space -> evaluation -> candidates -> allocation -> Plan."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernels import build_space, evaluate
+from kernels.reference import evaluate_indices
+from problems import Problem
+
+from .allocate import Allocator
+from .candidates import candidate_rows, prune_dominated
+from .plan import Plan
+
+
+@dataclass
+class Prepared:
+    """Everything before the allocation, reusable across parameter-only scenario changes."""
+
+    problem: Problem
+    space: object
+    reduction: object
+    candidates: list
+    n_raw: int
+    workloads: list
+    hardware: list
+
+
+def workload_rows(problem: Problem) -> list[dict]:
+    return [dict(workload=w.name, models=list(w.candidate_models()), demand=w.demand_value,
+                 capacity_unit=w.capacity_unit, output_tokens=w.output_tokens, input_tokens=w.input_tokens,
+                 value_usd_per_mtok=w.value_usd_per_mtok) for w in problem.workloads]
+
+
+def prepare(problem: Problem, backend: str = "auto", progress=None) -> Prepared:
+    space = build_space(problem)
+    red = evaluate(space, backend=backend, progress=progress)
+    raw = candidate_rows(problem, space, red.candidate_indices())
+    cands = prune_dominated(raw)
+    return Prepared(problem, space, red, cands, len(raw), workload_rows(problem), [h.id for h in problem.hardware])
+
+
+def parameter_values(problem: Problem, cands: list[dict], base_problem: Problem | None = None) -> dict:
+    """Allocation parameter values for ``problem`` on a candidate table built from ``base_problem``.
+
+    Cost per replica follows price changes: the candidate's cost per GPU-hour is shifted by the
+    change in the hardware's base price (rent or amortized capex) between the two problems.
+    """
+    base = base_problem or problem
+    e, eb = problem.economics, base.economics
+
+    def base_rate(p: Problem, hw_id: str) -> float:
+        s = next(h for h in p.hardware if h.id == hw_id).spec()
+        if p.economics.pricing == "own":
+            return (s.capex_usd or 0.0) / (p.economics.years * 8760.0)
+        return s.price_usd_per_hour or 0.0
+
+    delta = {h.id: base_rate(problem, h.id) - base_rate(base, h.id) for h in problem.hardware}
+    cost = np.array([max(c["cost_usd_per_hour_per_replica"] + delta.get(c["hardware"], 0.0) * c["gpus_per_replica"], 0.0)
+                     for c in cands])
+    demand = np.array([w.demand_value for w in problem.workloads])
+    value = np.array([(w.value_usd_per_mtok or 0.0) * 3600.0 / 1e6
+                      * (1.0 if w.capacity_unit == "output_tok_s" else w.output_tokens) for w in problem.workloads])
+    c = problem.constraints
+    del e, eb
+    return dict(demand=demand, cost=cost,
+                power_cap_kw=c.power_cap_mw * 1000.0 if c.power_cap_mw else None,
+                budget=c.budget_usd_per_hour, avail=[h.available for h in problem.hardware],
+                max_gpus=c.max_gpus, value=value)
+
+
+def solve(problem: Problem, backend: str = "auto", *, time_limit_s: float = 30.0,
+          mip_rel_gap: float = 1e-4, marginal_values: bool = True, progress=None) -> Plan:
+    """Find the plan for ``problem``.
+
+    Parameters
+    ----------
+    backend : "auto" | "numpy" | "cupy" | "numba-cuda"
+        Where the configuration space is evaluated; the plan records which one ran.
+    time_limit_s, mip_rel_gap : HiGHS limits. A plan stopped by the time limit is returned with
+        status ``time_limit`` and its MILP gap.
+    """
+    t0 = time.perf_counter()
+    prep = prepare(problem, backend, progress)
+    alloc = Allocator(prep.candidates, prep.workloads, prep.hardware, problem.objective) if prep.candidates else None
+    return solve_prepared(prep, problem, alloc, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap,
+                          marginal_values=marginal_values, t_start=t0)
+
+
+def solve_prepared(prep: Prepared, problem: Problem, alloc: Allocator | None, *, time_limit_s=30.0,
+                   mip_rel_gap=1e-4, marginal_values=True, t_start=None, base_problem=None) -> Plan:
+    t_start = t_start or time.perf_counter()
+    red = prep.reduction
+    backend_info = dict(name=red.backend, evaluate_s=red.elapsed_s, compile_s=red.compile_s,
+                        configurations=red.n_evaluated, fit=red.n_fit, meet_sla=red.n_meet)
+    plan = Plan(problem=problem.name, objective=problem.objective, status="infeasible",
+                candidates=prep.candidates, workloads=[], backend=backend_info)
+    # workloads with no candidate at all: their SLA is out of reach
+    served_by = {c["workload"] for c in prep.candidates}
+    missing = [w for w in problem.workloads if w.name not in served_by]
+    if missing and problem.objective == "min_cost":
+        plan.infeasibility = [_unreachable(problem, prep.space, w) for w in missing]
+        plan.message = "; ".join(i["message"] for i in plan.infeasibility)
+        plan.solver = dict(name="HIGHS", status="not run", candidates=len(prep.candidates),
+                           candidates_before_pruning=prep.n_raw, total_s=time.perf_counter() - t_start)
+        return plan
+    params = parameter_values(problem, prep.candidates, base_problem)
+    res = None
+    if alloc is not None:
+        alloc.set_params(**params)
+        res = alloc.solve(time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+    plan.solver = dict(name="HIGHS", status=res.status if res else "no candidates",
+                       mip_gap=res.mip_gap if res else None, solve_s=res.solve_s if res else 0.0,
+                       candidates=len(prep.candidates), candidates_before_pruning=prep.n_raw,
+                       time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+    if res is None or res.x is None or res.status not in ("optimal", "time_limit"):
+        plan.status = "infeasible" if (res is None or res.status == "infeasible") else res.status
+        if plan.status == "infeasible":
+            plan.infeasibility = _elastic_diagnosis(prep, problem, params)
+            plan.message = "; ".join(i["message"] for i in plan.infeasibility) or "infeasible"
+        else:
+            plan.message = res.message or f"solver status {res.status}"
+        plan.solver["total_s"] = time.perf_counter() - t_start
+        return plan
+    plan.status = res.status
+    if res.status == "time_limit":
+        plan.message = (f"time limit of {time_limit_s:g} s reached: best plan found so far, MILP gap "
+                        f"{(res.mip_gap or float('nan')) * 100:.2f}%")
+    _fill_plan(plan, prep, problem, params, res.x)
+    if marginal_values and prep.candidates:
+        plan.marginal_values = _marginal_values(prep, problem, params)
+    plan.solver["total_s"] = time.perf_counter() - t_start
+    return plan
+
+
+def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np.ndarray) -> None:
+    cands = prep.candidates
+    cost = params["cost"]
+    allocs, gpus_by_type = [], {}
+    cap_w = {w.name: 0.0 for w in problem.workloads}
+    cost_total = power_kw = 0.0
+    for j, n in enumerate(x):
+        n = int(round(n))
+        if n <= 0:
+            continue
+        c = cands[j]
+        g = n * c["gpus_per_replica"]
+        gpus_by_type[c["hardware"]] = gpus_by_type.get(c["hardware"], 0) + g
+        cap_w[c["workload"]] += n * c["capacity_per_replica"]
+        cost_total += n * cost[j]
+        power_kw += n * c["power_kw_per_replica"]
+        allocs.append(dict(workload=c["workload"], candidate=c["candidate"], replicas=n, model=c["model"],
+                           hardware=c["hardware"], precision=c["precision"], tp=c["tp"], ep=c["ep"],
+                           speculative=c["speculative"], concurrency=c["concurrency"], gpus=g,
+                           capacity=n * c["capacity_per_replica"], capacity_unit=c["capacity_unit"],
+                           cost_usd_per_hour=n * cost[j], power_kw=n * c["power_kw_per_replica"],
+                           ttft_s=c["ttft_s"], output_tok_s_per_user=c["output_tok_s_per_user"],
+                           output_tok_s_per_gpu=c["output_tok_s_per_gpu"],
+                           cost_usd_per_mtok_output=c["cost_usd_per_mtok_output"]))
+    wrows, out_tok, tot_tok = [], 0.0, 0.0
+    for w, wr in zip(problem.workloads, prep.workloads):
+        served = min(cap_w[w.name], w.demand_value)
+        per_unit_out = 1.0 if w.capacity_unit == "output_tok_s" else w.output_tokens
+        o = served * per_unit_out
+        out_tok += o
+        tot_tok += o * (1.0 + w.input_tokens / w.output_tokens)
+        wrows.append(dict(workload=w.name, demand=w.demand_value, capacity_unit=w.capacity_unit,
+                          served=served, capacity=cap_w[w.name], output_tok_s=o,
+                          models=wr["models"], sla_ttft_ms=w.sla.ttft_ms,
+                          sla_min_output_tok_s_per_user=w.sla.min_output_tok_s_per_user))
+    power_known = all(np.isfinite(c["power_kw_per_replica"]) for c in cands)
+    plan.allocations = allocs
+    plan.workloads = wrows
+    plan.totals = dict(
+        total_cost_usd_per_hour=cost_total, gpus_by_type=dict(sorted(gpus_by_type.items())),
+        total_gpus=int(sum(gpus_by_type.values())),
+        power_mw=power_kw / 1000.0 if power_known else None,
+        output_tok_s=out_tok, total_tok_s=tot_tok,
+        cost_usd_per_mtok_output=cost_total / (out_tok * 3600.0 / 1e6) if out_tok > 0 else None,
+        cost_usd_per_mtok_blended=cost_total / (tot_tok * 3600.0 / 1e6) if tot_tok > 0 else None,
+        tok_per_joule=tot_tok / (power_kw * 1000.0) if power_known and power_kw > 0 else None,
+        revenue_usd_per_hour=sum((w.value_usd_per_mtok or 0.0) * r["output_tok_s"] * 3600.0 / 1e6
+                                 for w, r in zip(problem.workloads, wrows)),
+    )
+    plan.totals["margin_usd_per_hour"] = plan.totals["revenue_usd_per_hour"] - cost_total
+
+
+def _marginal_values(prep: Prepared, problem: Problem, params: dict) -> dict:
+    """Shadow prices from the LP relaxation of the same allocation."""
+    lp = Allocator(prep.candidates, prep.workloads, prep.hardware, problem.objective, integer=False)
+    lp.set_params(**params)
+    r = lp.solve(time_limit_s=30.0)
+    if r.status != "optimal":
+        return dict(status=f"LP relaxation {r.status}")
+    d = lp.duals()
+    out = dict(status="optimal", lp_objective=r.objective, lp_solve_s=r.solve_s, workloads={}, hardware={})
+    for i, w in enumerate(problem.workloads):
+        per_unit_out = 1.0 if w.capacity_unit == "output_tok_s" else w.output_tokens
+        lam = float(d["demand"][i]) if d["demand"] is not None else float("nan")
+        usd_h_per_tok_s = abs(lam) / per_unit_out
+        out["workloads"][w.name] = dict(
+            usd_per_hour_per_unit=abs(lam), capacity_unit=w.capacity_unit,
+            usd_per_hour_per_mtok_s=usd_h_per_tok_s * 1e6,
+            marginal_usd_per_mtok=usd_h_per_tok_s * 1e6 / 3600.0)
+    for i, h in enumerate(prep.hardware):
+        v = float(d["avail"][i]) if d["avail"] is not None else float("nan")
+        out["hardware"][h] = dict(usd_per_hour_per_gpu=abs(v))
+    out["power_usd_per_hour_per_mw"] = abs(float(d["power"][0])) * 1000.0 if d["power"] is not None else None
+    out["budget_per_usd"] = abs(float(d["budget"][0])) if d["budget"] is not None else None
+    return out
+
+
+def _unreachable(problem: Problem, space, w) -> dict:
+    """Why no configuration serves workload ``w`` at its SLA, with the best reachable figures."""
+    wm = [i for i, (name, _) in enumerate(space.wm_pairs) if name == w.name]
+    inner = space.size // len(space.wm_pairs)
+    best_user = best_ttft = best_ttft_at_user = None
+    for i in wm:
+        res = evaluate_indices(space, np.arange(i * inner, (i + 1) * inner))
+        ok = res["status"] >= 0.5
+        if not ok.any():
+            continue
+        u = res["output_tok_s_per_user"][ok]
+        t = res["ttft_s"][ok]
+        best_user = max(best_user or 0.0, float(u.max()))
+        best_ttft = min(best_ttft or np.inf, float(t.min()))
+        m = w.sla.min_output_tok_s_per_user or 0.0
+        if (u >= m).any():
+            best_ttft_at_user = min(best_ttft_at_user or np.inf, float(t[u >= m].min()))
+    sla = []
+    if w.sla.ttft_ms:
+        sla.append(f"TTFT <= {w.sla.ttft_ms:g} ms")
+    if w.sla.min_output_tok_s_per_user:
+        sla.append(f">= {w.sla.min_output_tok_s_per_user:g} tok/s per user")
+    if best_user is None:
+        msg = (f"workload {w.name!r}: {', '.join(w.candidate_models())} fits on none of "
+               f"{', '.join(space.hardware)} with the searched precisions and tensor-parallel degrees")
+    else:
+        parts = [f"best tok/s per user {best_user:.1f}", f"best TTFT {best_ttft * 1e3:.0f} ms"]
+        if best_ttft_at_user is not None and w.sla.min_output_tok_s_per_user:
+            parts.append(f"best TTFT at >= {w.sla.min_output_tok_s_per_user:g} tok/s per user "
+                         f"{best_ttft_at_user * 1e3:.0f} ms")
+        msg = f"workload {w.name!r}: no configuration meets {' and '.join(sla)} ({'; '.join(parts)})"
+    return dict(kind="sla", workload=w.name, message=msg, best_output_tok_s_per_user=best_user,
+                best_ttft_s=best_ttft, best_ttft_s_at_min_tok_s_per_user=best_ttft_at_user)
+
+
+def _elastic_diagnosis(prep: Prepared, problem: Problem, params: dict) -> list[dict]:
+    """Which limits bind and by how much: minimize the relative relaxation of every limit."""
+    import cvxpy as cp  # noqa: PLC0415
+
+    from .allocate import quiet_stdout
+
+    alloc = Allocator(prep.candidates, prep.workloads, prep.hardware, "min_cost")
+    A_w, A_h, kw = alloc.A_w, alloc.A_h, alloc.kw
+    gpus = np.array([c["gpus_per_replica"] for c in prep.candidates], dtype=float)
+    cost = params["cost"]
+    x = cp.Variable(len(prep.candidates), integer=True)
+    s_h = cp.Variable(len(prep.hardware), nonneg=True)
+    s_p, s_b, s_g = cp.Variable(nonneg=True), cp.Variable(nonneg=True), cp.Variable(nonneg=True)
+    cons = [x >= 0, A_w @ x >= params["demand"]]
+    obj = 0
+    limited = [i for i, a in enumerate(params["avail"]) if a is not None]
+    for i in limited:
+        cons.append(A_h[i] @ x <= params["avail"][i] + s_h[i])
+        obj += s_h[i] / max(params["avail"][i], 1.0)
+    if params["power_cap_kw"] is not None:
+        cons.append(kw @ x <= params["power_cap_kw"] + s_p)
+        obj += s_p / params["power_cap_kw"]
+    if params["budget"] is not None:
+        cons.append(cost @ x <= params["budget"] + s_b)
+        obj += s_b / params["budget"]
+    if params["max_gpus"] is not None:
+        cons.append(gpus @ x <= params["max_gpus"] + s_g)
+        obj += s_g / params["max_gpus"]
+    if isinstance(obj, int):
+        return [dict(kind="unknown", message="infeasible for a reason the elastic check cannot locate")]
+    prob = cp.Problem(cp.Minimize(obj + 1e-9 * (cost @ x)), cons)
+    with quiet_stdout():
+        prob.solve(solver=cp.HIGHS, time_limit=30.0, mip_rel_gap=1e-4)
+    if x.value is None:
+        return [dict(kind="unknown", message=f"elastic relaxation status {prob.status}")]
+    out = []
+    for i in limited:
+        v = float(s_h.value[i])
+        if v > 1e-6:
+            n = int(np.ceil(v - 1e-6))
+            out.append(dict(kind="availability", hardware=prep.hardware[i], shortfall=n,
+                            message=f"needs {n} more {prep.hardware[i]} GPUs (available {params['avail'][i]})"))
+    if params["power_cap_kw"] is not None and s_p.value > 1e-6:
+        mw = float(s_p.value) / 1000.0
+        out.append(dict(kind="power", shortfall=mw, message=f"needs {mw:.3f} MW more power "
+                        f"(cap {params['power_cap_kw'] / 1000:g} MW)"))
+    if params["budget"] is not None and s_b.value > 1e-6:
+        b = float(s_b.value)
+        out.append(dict(kind="budget", shortfall=b, message=f"needs ${b:,.2f}/h more budget "
+                        f"(budget ${params['budget']:,.2f}/h)"))
+    if params["max_gpus"] is not None and s_g.value > 1e-6:
+        g = int(np.ceil(float(s_g.value) - 1e-6))
+        out.append(dict(kind="max_gpus", shortfall=g, message=f"needs {g} more GPUs than max_gpus"))
+    return out or [dict(kind="unknown", message="infeasible, but no single limit explains it")]
