@@ -1,0 +1,251 @@
+"""Numba-CUDA backend: one fused kernel per chunk (decode -> metrics -> SLA mask -> reductions).
+
+Indexing (all 32-bit inside a chunk)::
+
+    chunk  = whole slabs [slab0, slab0 + n_slabs), a slab = one (workload-model, hardware) pair
+    thread = a tile of K consecutive local indices j in [0, n_local)
+    j  -> slab = slab0 + j / slab_size,  r = j % slab_size
+    r  -> (p, t, m, s, b) by mixed radix (batch innermost)
+    group  g = j / nb (+ the chunk's first group)       frontier group fg = slab * P + p
+
+Reductions stay on the device and use 64-bit packed atomics (value bits high, index low):
+
+    grp_cost[g]  atomicMin(bits(cost) << 32 | b)              lowest cost, then smallest batch
+    grp_tpj[g]   atomicMax(bits(tpj)  << 32 | ~b)             most tokens/J, then smallest batch
+    front[fg, bin] atomicMax(bits(tok/s/GPU) << 32 | ~offset)  frontier, then smallest index
+    counts[0:2]  fit / meet counts (one atomicAdd per thread)
+
+Positive float32 values compare like their bit patterns, so integer atomics order them. A tile
+keeps its running best per group in registers and flushes when it crosses into the next group.
+The kernel text is generated from the argument list of ``formulas.evaluate_config`` so that
+table layout and formulas cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from . import formulas
+from .evaluate import N_BINS, Reduction
+from .space import CONFIG_ARGS, HW_FIELDS, MTP_DRAFT_TOKENS, WM_FIELDS, ConfigSpace, _HW_EVAL, _WM_EVAL
+
+TILE = 16
+THREADS = 128
+_CACHE: dict = {}
+_OUT = {name: i for i, name in enumerate(formulas.OUTPUTS)}
+
+
+def _kernel_source() -> str:
+    wm = {f: i for i, f in enumerate(WM_FIELDS)}
+    hw = {f: i for i, f in enumerate(HW_FIELDS)}
+    cfg = dict(batch="batch_t[b]", tp="tp_t[t]", dep="mode_t[m]", prec="prec_t[p]", draft="spec_t[s] * DRAFT")
+    args = [cfg[a] for a in CONFIG_ARGS] + [f"wm_t[wmi, {wm[f]}]" for f in _WM_EVAL] + [f"hw_t[hi, {hw[f]}]" for f in _HW_EVAL]
+    o = _OUT
+    return f'''
+def flush(grp_cost, grp_tpj, g, best_c, best_cb, best_t, best_tb):
+    if best_c < INF:
+        kc = (np.uint64(float_bits(best_c)) << np.uint64(32)) | np.uint64(best_cb)
+        cuda.atomic.min(grp_cost, g, kc)
+        kt = (np.uint64(float_bits(best_t)) << np.uint64(32)) | (np.uint64(MASK32) - np.uint64(best_tb))
+        cuda.atomic.max(grp_tpj, g, kt)
+
+
+def kernel(slab0, n_local, group0, nb, nS, nM, nT, nP, H, prec_t, tp_t, mode_t, spec_t, batch_t,
+           wm_t, hw_t, grp_cost, grp_tpj, front, counts):
+    tid = cuda.grid(1)
+    j0 = tid * TILE
+    j1 = min(j0 + TILE, n_local)
+    slab_size = nP * nT * nM * nS * nb
+    inner_f = nT * nM * nS * nb
+    cur_g = -1
+    best_c = INF
+    best_cb = 0
+    best_t = NEG
+    best_tb = 0
+    nfit = 0
+    nmeet = 0
+    for j in range(j0, j1):
+        q = j // slab_size
+        r = j - q * slab_size
+        slab = slab0 + q
+        b = r % nb
+        r2 = r // nb
+        s = r2 % nS
+        r2 = r2 // nS
+        m = r2 % nM
+        r2 = r2 // nM
+        t = r2 % nT
+        p = r2 // nT
+        wmi = slab // H
+        hi = slab - wmi * H
+        g = j // nb
+        if g != cur_g:
+            if cur_g >= 0:
+                flush(grp_cost, grp_tpj, group0 + cur_g, best_c, best_cb, best_t, best_tb)
+            cur_g = g
+            best_c = INF
+            best_t = NEG
+        valid = config_valid(prec_t[p], tp_t[t], mode_t[m], spec_t[s], wm_t[wmi, {wm["allow_bf16"]}],
+                             wm_t[wmi, {wm["allow_fp8"]}], wm_t[wmi, {wm["allow_fp4"]}],
+                             wm_t[wmi, {wm["is_moe"]}], wm_t[wmi, {wm["has_mtp"]}])
+        if valid < HALF:
+            continue
+        res = evaluate_config({", ".join(args)})
+        status = res[{o["status"]}]
+        if status < HALF:
+            continue
+        nfit += 1
+        ub = frontier_bin(res[{o["output_tok_s_per_user"]}], NBINS_F)
+        fg = slab * nP + p
+        off = (t * nM * nS + m * nS + s) * nb + b
+        key = (np.uint64(float_bits(res[{o["output_tok_s_per_gpu"]}])) << np.uint64(32)) | (np.uint64(MASK32) - np.uint64(off))
+        slot = fg * NBINS + int(ub)
+        if key > front[slot]:
+            cuda.atomic.max(front, slot, key)
+        if status > ONE_HALF:
+            nmeet += 1
+            c = res[{o["cost_usd_per_mtok_output"]}]
+            if c < best_c:
+                best_c = c
+                best_cb = b
+            e = res[{o["tok_per_joule"]}]
+            if e > best_t:
+                best_t = e
+                best_tb = b
+    if cur_g >= 0:
+        flush(grp_cost, grp_tpj, group0 + cur_g, best_c, best_cb, best_t, best_tb)
+    if nfit > 0:
+        cuda.atomic.add(counts, 0, nfit)
+    if nmeet > 0:
+        cuda.atomic.add(counts, 1, nmeet)
+'''
+
+
+def _build(dtype: str = "float32"):
+    if dtype in _CACHE:
+        return _CACHE[dtype]
+    from . import _numba_compat  # noqa: F401
+    import numba  # noqa: PLC0415
+    from numba import cuda  # noqa: PLC0415
+
+    from .scalar import numba_cuda_namespace  # noqa: PLC0415
+
+    ns = numba_cuda_namespace(dtype)
+    ft = getattr(numba, dtype)
+
+    from numba.core import config  # noqa: PLC0415
+
+    if config.ENABLE_CUDASIM:
+        @cuda.jit(device=True)
+        def float_bits(x):
+            return _sim_bits(x)
+    else:
+        from numba.cuda import libdevice  # noqa: PLC0415
+
+        @cuda.jit(device=True)
+        def float_bits(x):
+            # bit pattern of float32(x); for x >= 0 it is monotone in x (and fits 31 bits)
+            return libdevice.float_as_int(numba.float32(x))
+
+    glb = dict(ns)
+    glb.update(cuda=cuda, np=np, numba=numba, float_bits=float_bits, TILE=TILE,
+               INF=ft(np.inf), NEG=ft(-np.inf), HALF=ft(0.5), ONE_HALF=ft(1.5), MASK32=0xFFFFFFFF,
+               NBINS=N_BINS, NBINS_F=ft(N_BINS), DRAFT=ft(MTP_DRAFT_TOKENS))
+    exec(compile(_kernel_source(), "<numba-kernel>", "exec"), glb)  # noqa: S102 - generated here
+    glb["flush"] = cuda.jit(device=True)(glb["flush"])
+    kern = cuda.jit(glb["kernel"])
+    _CACHE[dtype] = (kern, ft)
+    return _CACHE[dtype]
+
+
+def _sim_bits(x):
+    """Bit pattern of float32(x) (used under the CUDA simulator, where libdevice is absent)."""
+    return int(np.array(x, dtype=np.float32).view(np.int32))
+
+
+def _bits_to_float(k: np.ndarray) -> np.ndarray:
+    return (k >> np.uint64(32)).astype(np.uint32).view(np.float32).astype(np.float64)
+
+
+def chunks_of(space: ConfigSpace, max_local: int):
+    """(slab0, n_slabs) ranges of whole slabs with fewer than ``max_local`` configurations."""
+    n_slabs = len(space.wm_pairs) * len(space.hardware)
+    slab_size = space.size // max(n_slabs, 1)
+    per = max(1, max_local // max(slab_size, 1))
+    if slab_size >= 2**31:
+        raise ValueError("a (workload, hardware) slab exceeds 2^31 configurations; reduce the batch grid")
+    for s0 in range(0, n_slabs, per):
+        yield s0, min(per, n_slabs - s0)
+
+
+def decode_device_results(space: ConfigSpace, red: Reduction, grp_cost, grp_tpj, front, counts) -> None:
+    """Turn the packed device keys into the Reduction arrays (host side, small)."""
+    nb = len(space.batches)
+    empty_min = np.uint64(0xFFFFFFFFFFFFFFFF)
+    ok = grp_cost != empty_min
+    g = np.arange(grp_cost.size, dtype=np.int64)
+    red.best_cost_idx = np.where(ok, g * nb + (grp_cost & np.uint64(0xFFFFFFFF)).astype(np.int64), -1)
+    red.best_cost = np.where(ok, _bits_to_float(grp_cost), np.inf)
+    okt = grp_tpj != np.uint64(0)
+    red.best_tpj_idx = np.where(okt, g * nb + (np.uint64(0xFFFFFFFF) - (grp_tpj & np.uint64(0xFFFFFFFF))).astype(np.int64), -1)
+    red.best_tpj = np.where(okt, _bits_to_float(grp_tpj), -np.inf)
+    inner_f = space.size // (len(space.wm_pairs) * len(space.hardware) * len(space.precisions))
+    f = front.reshape(-1, N_BINS)
+    okf = f != np.uint64(0)
+    fg = np.arange(f.shape[0], dtype=np.int64)[:, None]
+    off = (np.uint64(0xFFFFFFFF) - (f & np.uint64(0xFFFFFFFF))).astype(np.int64)
+    red.frontier_idx = np.where(okf, fg * inner_f + off, -1)
+    red.frontier_val = np.where(okf, _bits_to_float(f), -np.inf)
+    red.n_fit = int(counts[0])
+    red.n_meet = int(counts[1])
+
+
+def evaluate_numba(space: ConfigSpace, chunk: int | None = None, progress=None, dtype: str = "float32") -> Reduction:
+    """Evaluate ``space`` with the Numba-CUDA kernel (or the CUDA simulator in tests)."""
+    from . import _numba_compat  # noqa: F401
+    from numba import cuda  # noqa: PLC0415
+
+    t0 = time.perf_counter()
+    kern, ft = _build(dtype)
+    npdt = np.float32 if dtype == "float32" else np.float64
+    tabs = space.axis_tables()
+    d = {k: cuda.to_device(np.ascontiguousarray(v, dtype=npdt)) for k, v in tabs.items()}
+    n_groups = space.n_groups
+    nf = len(space.wm_pairs) * len(space.hardware) * len(space.precisions)
+    grp_cost = cuda.to_device(np.full(n_groups, 0xFFFFFFFFFFFFFFFF, dtype=np.uint64))
+    grp_tpj = cuda.to_device(np.zeros(n_groups, dtype=np.uint64))
+    front = cuda.to_device(np.zeros(nf * N_BINS, dtype=np.uint64))
+    counts = cuda.to_device(np.zeros(2, dtype=np.uint64))
+    nb = len(space.batches)
+    H = len(space.hardware)
+    slab_size = space.size // (len(space.wm_pairs) * H)
+    compile_s = 0.0
+    first = True
+    for slab0, n_slabs in chunks_of(space, chunk or (1 << 30)):
+        n_local = n_slabs * slab_size
+        threads = math.ceil(n_local / TILE)
+        blocks = max(1, math.ceil(threads / THREADS))
+        tk = time.perf_counter()
+        kern[blocks, THREADS](np.int32(slab0), np.int32(n_local), np.int64(slab0 * (slab_size // nb)),
+                              np.int32(nb), np.int32(len(space.specs)), np.int32(len(space.modes)),
+                              np.int32(len(space.tps)), np.int32(len(space.precisions)), np.int32(H),
+                              d["prec"], d["tp"], d["mode"], d["spec"], d["batch"], d["wm"], d["hw"],
+                              grp_cost, grp_tpj, front, counts)
+        cuda.synchronize()
+        if first:
+            compile_s = time.perf_counter() - tk
+            first = False
+        if progress is not None:
+            progress(n_local)
+    from numba.core import config  # noqa: PLC0415
+
+    red = Reduction.empty(space, "numba-cuda (simulator)" if config.ENABLE_CUDASIM else "numba-cuda")
+    decode_device_results(space, red, grp_cost.copy_to_host(), grp_tpj.copy_to_host(), front.copy_to_host(),
+                          counts.copy_to_host())
+    red.n_evaluated = space.size
+    red.elapsed_s = time.perf_counter() - t0
+    red.compile_s = compile_s
+    return red
