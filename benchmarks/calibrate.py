@@ -44,6 +44,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", action="store_true", help="print every row")
     ap.add_argument("--calibration", help="evaluate this calibration JSON instead of the shipped one")
     ap.add_argument("--max-nfev", type=int, default=800)
+    ap.add_argument("--from-current", action="store_true",
+                    help="start the fit from the shipped calibration instead of the physical defaults")
     a = ap.parse_args(argv)
     rows, excluded = load_rows(DATA)
     calib = load_calibration(a.calibration) if a.calibration else default_calibration()
@@ -51,7 +53,8 @@ def main(argv=None) -> int:
           + ", ".join(f"{k}: {v}" for k, v in sorted(excluded.items())))
     if a.fit:
         t0 = time.perf_counter()
-        calib, sol = fit(rows, calib, max_nfev=a.max_nfev)
+        start = to_vector(calib) if a.from_current else None
+        calib, sol = fit(rows, calib, max_nfev=a.max_nfev, start=start)
         print(f"fit: {sol.nfev} evaluations in {time.perf_counter() - t0:.1f} s, loss {sol.fun:.3f}")
         for name, v in zip(PARAM_NAMES, to_vector(calib)):
             print(f"  {name:28s} {v:.4g}")

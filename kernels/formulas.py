@@ -188,9 +188,12 @@ def evaluate_config(
     isl_new = isl * (1.0 - cached_frac)
     ctx_avg = isl + 0.5 * osl
     kv_seq = kv_bytes_per_seq(ctx_avg, kv_elems_per_layer, n_full, n_win, window, kv_b)
+    # admission reserves KV for the whole sequence (isl + osl): TensorRT-LLM's default
+    # GUARANTEED_NO_EVICT scheduler does, and an engine that admits more must preempt later
+    kv_seq_max = kv_bytes_per_seq(isl + osl, kv_elems_per_layer, n_full, n_win, window, kv_b)
     kv_div = kv_divisor(tp, dep, is_mla, kv_heads)
     p_expert = n_moe_layers * n_experts * p_expert_one
-    mem = memory_per_gpu(batch, tp, dep, p_nonexpert, p_expert, wb_ne, wb_e, kv_seq, kv_div)
+    mem = memory_per_gpu(batch, tp, dep, p_nonexpert, p_expert, wb_ne, wb_e, kv_seq_max, kv_div)
     in_domain = where(tp <= su_domain, 1.0, 0.0)
     link = where(in_domain > 0.5, su_bw, so_bw) * comm_eff
     link_ok = where(tp > 1.5, where(link > 0.0, 1.0, 0.0), 1.0)

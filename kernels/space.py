@@ -55,6 +55,8 @@ _HW_EVAL = tuple(f for f in HW_FIELDS if f in EVAL_ARGS)
 assert EVAL_ARGS == CONFIG_ARGS + _WM_EVAL + _HW_EVAL, "table layout out of step with evaluate_config"
 
 MTP_DRAFT_TOKENS = 1.0
+# memory capacities are quoted in binary units (an "80 GB" H100 has 80 GiB of HBM3)
+GIB = float(1 << 30)
 
 
 def batch_grid(max_concurrency: int) -> np.ndarray:
@@ -152,7 +154,7 @@ def hardware_row(hw: HardwareSpec, calib: Calibration, *, pricing: str = "rent",
         elec = 0.0 if electricity_included_in_rent else electricity_usd_per_kwh
     return dict(
         peak_bf16=hw.bf16_dense_tflops * 1e12, peak_fp8=(hw.fp8_dense_tflops or 0.0) * 1e12,
-        peak_fp4=(hw.fp4_dense_tflops or 0.0) * 1e12, hbm_bytes=hw.hbm_gb * 1e9, hbm_bw=hw.hbm_tb_s * 1e12,
+        peak_fp4=(hw.fp4_dense_tflops or 0.0) * 1e12, hbm_bytes=hw.hbm_gb * GIB, hbm_bw=hw.hbm_tb_s * 1e12,
         su_domain=float(hw.scaleup_domain_gpus), su_bw=(hw.scaleup_gb_s_per_gpu or 0.0) * 1e9,
         so_bw=(hw.scaleout_gb_s_per_gpu or 0.0) * 1e9,
         tdp_w=hw.tdp_w if hw.tdp_w is not None else np.nan, cost_usd_per_gpu_hour=base,
