@@ -383,7 +383,11 @@ def sweep(problem: Path = typer.Argument(..., help="base problem file or bundled
 # ---------------------------------------------------------------------------------------- main
 def main(argv=None) -> int:
     """Entry point: maps errors to exit codes and never shows a traceback for bad input."""
-    from click.exceptions import ClickException, Exit as ClickExit  # noqa: PLC0415
+    try:  # recent typer releases vendor click; older ones use click itself
+        from typer._click.exceptions import ClickException  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - depends on the typer release
+        from click.exceptions import ClickException  # noqa: PLC0415
+    ClickExit = typer.Exit
 
     from kernels.backends import BackendUnavailable  # noqa: PLC0415
     from kernels.predict import PredictError  # noqa: PLC0415
