@@ -59,10 +59,13 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
 
 
 def prune_dominated(rows: list[dict]) -> list[dict]:
-    """Drop candidates that another candidate of the same workload and hardware dominates exactly:
-    at least the capacity per replica with no more cost, power and GPUs per replica. Any replica of
-    a dominated candidate can be swapped for one of the dominating candidate without breaking a
-    constraint or raising the cost, so the integer optimum is unchanged."""
+    """Drop candidates that another candidate of the same workload and hardware dominates exactly.
+
+    Candidate j dominates i when k = ceil(cap_i / cap_j) replicas of j give at least i's
+    capacity with no more cost, power and GPUs than one replica of i. Every replica of i in a plan
+    can then be swapped for k replicas of j without breaking a constraint or raising the cost, so
+    the integer optimum is unchanged (k = 1 is ordinary dominance; ties keep the smaller index).
+    """
     keep = []
     groups: dict = {}
     for r in rows:
@@ -75,8 +78,12 @@ def prune_dominated(rows: list[dict]) -> list[dict]:
         gpu = np.array([r["gpus_per_replica"] for r in grp])
         idx = np.array([r["config_index"] for r in grp])
         for i in range(n):
-            dom = ((cap >= cap[i]) & (cost <= cost[i]) & (pw <= pw[i]) & (gpu <= gpu[i])
-                   & ((cap > cap[i]) | (cost < cost[i]) | (pw < pw[i]) | (gpu < gpu[i]) | (idx < idx[i])))
+            # k replicas of candidate j replace one of i when k = ceil(cap_i / cap_j) of them
+            # cost, draw and occupy no more (k = 1 is plain dominance)
+            k = np.maximum(np.ceil(cap[i] / cap - 1e-12), 1.0)
+            dom = ((k * cost <= cost[i]) & (k * pw <= pw[i]) & (k * gpu <= gpu[i])
+                   & ((k * cost < cost[i]) | (k * pw < pw[i]) | (k * gpu < gpu[i]) | (cap > cap[i] * k) |
+                      (idx < idx[i])))
             dom[i] = False
             if not dom.any():
                 keep.append(grp[i])

@@ -23,7 +23,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                        "interactivity SLAs.")
 # wide tables when output is a file or a pipe (rich would otherwise wrap at 80 columns)
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # messages never wrapped mid-word
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_INFEASIBLE = 0, 1, 2, 3
 BackendOpt = typer.Option("auto", "--backend", help="auto | numpy | cupy | numba-cuda")
@@ -393,6 +393,8 @@ def main(argv=None) -> int:
     from kernels.predict import PredictError  # noqa: PLC0415
     from problems import ProblemError  # noqa: PLC0415
 
+    from .sweep import SweepError  # noqa: PLC0415
+
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         app(args=args, prog_name="tokenfleet", standalone_mode=False)
@@ -400,7 +402,7 @@ def main(argv=None) -> int:
     except CLIError as e:
         err.print(f"[red]error[/]: {e}" if e.code != EXIT_INFEASIBLE else f"[red]infeasible[/]: {e}", markup=True)
         return e.code
-    except (ProblemError, BackendUnavailable, PredictError) as e:
+    except (ProblemError, BackendUnavailable, PredictError, SweepError) as e:
         err.print(f"error: {e}", markup=False)
         return EXIT_INVALID
     except KeyError as e:

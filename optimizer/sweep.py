@@ -1,0 +1,483 @@
+"""Batch sweeps: a base problem, axes of values, one solved plan per scenario.
+
+* **Axes** are dotted paths into the problem file (``workloads.0.demand.requests_per_s``,
+  ``hardware.1.price_usd_per_hour``, ``constraints.power_cap_mw``) with a list of values or a
+  ``START:STOP:N`` range; scenarios are their Cartesian product (grid) or zip.
+* **Shared work**: scenarios that differ only in *parameters* of the allocation (demand, rental
+  price, capex, availability, power cap, budget, value per token) share one evaluation of the
+  configuration space and one cvxpy problem, re-solved by setting parameter values. Any other
+  change (an SLA, a sequence length, the search space...) re-evaluates the space.
+* **Resumable**: every finished scenario is appended as one JSON line to ``<out>.journal`` and
+  flushed before the next starts; a line cut by a kill is detected and dropped on ``--resume``.
+  The table (Parquet or CSV) is written from the journal at the end, sorted by scenario, through
+  a temporary file and an atomic rename, so it is never torn and never holds duplicates.
+* **Distributed** on Dask: ``workers=N`` starts a local cluster (dask-cuda's, one worker per GPU,
+  when installed and a GPU backend is in use), ``scheduler=ADDRESS`` joins an existing one. Tasks
+  are retried on another worker when one dies. Only the driver writes files.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import math
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from problems import ProblemError, load_dict, problem_from_dict
+
+# paths whose change keeps the candidate set (only allocation parameters move)
+_PARAM_PATTERNS = [
+    r"workloads\.\d+\.demand\.(requests_per_s|tasks_per_s|output_tok_s)",
+    r"workloads\.\d+\.value_usd_per_mtok",
+    r"hardware\.\d+\.available",
+    r"constraints\.(power_cap_mw|budget_usd_per_hour|max_gpus)",
+]
+_PRICE_PATTERNS = [r"hardware\.\d+\.price_usd_per_hour", r"hardware\.\d+\.capex_usd"]
+TASK_SIZE = 50
+
+
+class SweepError(ValueError):
+    """An invalid sweep specification (bad path or value); the CLI exits 2 on it."""
+
+
+@dataclass
+class Axis:
+    path: str
+    values: list
+
+
+@dataclass
+class SweepSpec:
+    base: dict
+    source: str
+    axes: list = field(default_factory=list)
+    mode: str = "grid"   # grid | zip
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_cli(cls, problem, vary: list[str], spec_path=None, zip_axes: bool = False) -> "SweepSpec":
+        axes, mode = [], "zip" if zip_axes else "grid"
+        base_src = problem
+        if spec_path is not None:
+            d = _read_spec(spec_path)
+            mode = d.get("mode", mode)
+            if "problem" in d and problem is None:
+                base_src = (Path(spec_path).parent / d["problem"]) if not Path(d["problem"]).is_absolute() else d["problem"]
+            for a in d.get("axes", []):
+                axes.append(_axis_from_spec(a, spec_path))
+        for v in vary:
+            axes.append(parse_vary(v))
+        if not axes:
+            raise SweepError("no axes: give --vary PATH=V1,V2,... or --spec FILE")
+        base, source = load_dict(base_src)
+        sp = cls(base=base, source=source, axes=axes, mode=mode)
+        sp.check()
+        return sp
+
+    def check(self) -> None:
+        if self.mode not in ("grid", "zip"):
+            raise SweepError(f"mode must be grid or zip, got {self.mode!r}")
+        if self.mode == "zip" and len({len(a.values) for a in self.axes}) > 1:
+            raise SweepError("zip needs axes of equal length: " + ", ".join(f"{a.path} has {len(a.values)}" for a in self.axes))
+        problem_from_dict(self.base, self.source)
+        for a in self.axes:
+            if not a.values:
+                raise SweepError(f"{a.path}: no values")
+            for v in a.values:
+                d = copy.deepcopy(self.base)
+                set_path(d, a.path, v)
+                try:
+                    problem_from_dict(d, f"{self.source} with {a.path}={v!r}")
+                except ProblemError as e:
+                    raise SweepError(str(e)) from None
+
+    @property
+    def n_scenarios(self) -> int:
+        if self.mode == "zip":
+            return len(self.axes[0].values)
+        return int(np.prod([len(a.values) for a in self.axes]))
+
+    def scenarios(self) -> list[dict]:
+        combos = (zip(*[a.values for a in self.axes]) if self.mode == "zip"
+                  else itertools.product(*[a.values for a in self.axes]))
+        out = []
+        for i, vals in enumerate(combos):
+            out.append(dict(scenario=i, values={a.path: v for a, v in zip(self.axes, vals)}))
+        return out
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(dict(base=self.base, axes=[(a.path, a.values) for a in self.axes], mode=self.mode),
+                          sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _read_spec(path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise SweepError(f"{path}: no such sweep file")
+    try:
+        d = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise SweepError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(d, dict):
+        raise SweepError(f"{path}: top level must be a mapping with 'axes'")
+    unknown = set(d) - {"problem", "mode", "axes"}
+    if unknown:
+        raise SweepError(f"{path}: unknown keys {sorted(unknown)} (allowed: problem, mode, axes)")
+    if not isinstance(d.get("axes"), list):
+        raise SweepError(f"{path}: axes must be a list of {{path, values}} or {{path, range}}")
+    return d
+
+
+def _axis_from_spec(a, src) -> Axis:
+    if not isinstance(a, dict) or "path" not in a or not ({"values", "range"} & set(a)):
+        raise SweepError(f"{src}: each axis needs 'path' and 'values' or 'range', got {a!r}")
+    if "values" in a:
+        if not isinstance(a["values"], list):
+            raise SweepError(f"{src}: {a['path']}: values must be a list")
+        return Axis(str(a["path"]), list(a["values"]))
+    r = a["range"]
+    try:
+        return Axis(str(a["path"]), _linspace(float(r["start"]), float(r["stop"]), int(r["num"])))
+    except (KeyError, TypeError, ValueError):
+        raise SweepError(f"{src}: {a['path']}: range needs start, stop, num") from None
+
+
+def _linspace(a, b, n):
+    if n < 1 or n > 1_000_000:
+        raise SweepError(f"range needs 1 <= num <= 1e6, got {n}")
+    return [float(x) for x in np.linspace(a, b, n)]
+
+
+def parse_vary(text: str) -> Axis:
+    """``PATH=V1,V2,...`` or ``PATH=START:STOP:N``."""
+    if "=" not in text:
+        raise SweepError(f"--vary {text!r}: expected PATH=V1,V2,... or PATH=START:STOP:N")
+    path, vals = text.split("=", 1)
+    path = path.strip()
+    if not re.fullmatch(r"[A-Za-z_][\w]*(\.(\d+|[A-Za-z_]\w*))*", path):
+        raise SweepError(f"--vary {text!r}: {path!r} is not a dotted path like workloads.0.demand.requests_per_s")
+    if re.fullmatch(r"\s*[-+\d.eE]+:[-+\d.eE]+:\d+\s*", vals):
+        a, b, n = vals.split(":")
+        try:
+            return Axis(path, _linspace(float(a), float(b), int(n)))
+        except ValueError:
+            raise SweepError(f"--vary {text!r}: bad range") from None
+    out = []
+    for v in vals.split(","):
+        v = v.strip()
+        if not v:
+            raise SweepError(f"--vary {text!r}: empty value")
+        try:
+            out.append(yaml.safe_load(v))
+        except yaml.YAMLError:
+            out.append(v)
+    return Axis(path, out)
+
+
+def set_path(d: dict, path: str, value) -> None:
+    parts = path.split(".")
+    cur = d
+    for i, part in enumerate(parts[:-1]):
+        key = int(part) if part.isdigit() else part
+        try:
+            if isinstance(cur, list):
+                cur = cur[key]
+            else:
+                if key not in cur:
+                    cur[key] = {}
+                cur = cur[key]
+        except (IndexError, TypeError, KeyError):
+            raise SweepError(f"{path}: {'.'.join(parts[:i + 1])} does not exist in the problem") from None
+    last = parts[-1]
+    if isinstance(cur, list):
+        if not last.isdigit() or int(last) >= len(cur):
+            raise SweepError(f"{path}: index {last} out of range")
+        cur[int(last)] = value
+    elif isinstance(cur, dict):
+        cur[last] = value
+    else:
+        raise SweepError(f"{path}: {'.'.join(parts[:-1])} is not a mapping")
+
+
+def is_parameter_path(path: str, base: dict) -> bool:
+    if any(re.fullmatch(p, path) for p in _PARAM_PATTERNS):
+        return True
+    if any(re.fullmatch(p, path) for p in _PRICE_PATTERNS):
+        e = base.get("economics") or {}
+        # the cheapest batch of a configuration is price-independent only when the price per
+        # GPU-hour does not include power-dependent electricity
+        return e.get("pricing", "rent") == "rent" and e.get("electricity_included_in_rent", True)
+    return False
+
+
+def structure_key(spec: SweepSpec, sc: dict) -> str:
+    """Scenarios with equal keys share one evaluation and one allocation model."""
+    struct = {p: v for p, v in sc["values"].items() if not is_parameter_path(p, spec.base)}
+    return json.dumps(struct, sort_keys=True, default=str)
+
+
+# ------------------------------------------------------------------------------ solving
+def solve_batch(base: dict, source: str, scenarios: list[dict], backend: str = "numpy",
+                keep_plans: bool = False, on_row=None) -> list[dict]:
+    """Solve scenarios that share a structure: one prepare, one Allocator, many re-solves."""
+    from .allocate import Allocator  # noqa: PLC0415
+    from .solve import prepare, solve_prepared  # noqa: PLC0415
+
+    first = copy.deepcopy(base)
+    for p, v in scenarios[0]["values"].items():
+        set_path(first, p, v)
+    p0 = problem_from_dict(first, source)
+    prep = prepare(p0, backend)
+    alloc = Allocator(prep.candidates, prep.workloads, prep.hardware, p0.objective) if prep.candidates else None
+    rows = []
+    for sc in scenarios:
+        t0 = time.perf_counter()
+        d = copy.deepcopy(base)
+        for p, v in sc["values"].items():
+            set_path(d, p, v)
+        prob = problem_from_dict(d, source)
+        plan = solve_prepared(prep, prob, alloc, base_problem=p0, marginal_values=False, time_limit_s=30.0)
+        row = plan_row(sc, plan, time.perf_counter() - t0)
+        rec = dict(row=row)
+        if keep_plans:
+            rec["plan"] = plan.to_dict()
+        rows.append(rec)
+        if on_row is not None:
+            on_row(rec)
+    return rows
+
+
+def plan_row(sc: dict, plan, elapsed_s: float) -> dict:
+    t = plan.totals or {}
+    row = dict(scenario=sc["scenario"])
+    row.update({k: v for k, v in sc["values"].items()})
+    row.update(status=plan.status, total_cost_usd_per_hour=t.get("total_cost_usd_per_hour"),
+               cost_usd_per_mtok_output=t.get("cost_usd_per_mtok_output"),
+               cost_usd_per_mtok_blended=t.get("cost_usd_per_mtok_blended"),
+               total_gpus=t.get("total_gpus"), power_mw=t.get("power_mw"),
+               solver_status=plan.solver.get("status"), mip_gap=plan.solver.get("mip_gap"),
+               message=plan.message[:300])
+    for h, n in (t.get("gpus_by_type") or {}).items():
+        row[f"gpus.{h}"] = n
+    by_w: dict = {}
+    for a in plan.allocations:
+        by_w.setdefault(a["workload"], set()).add(a["hardware"])
+    for w, hs in by_w.items():
+        row[f"hardware.{w}"] = "+".join(sorted(hs))
+    gpus = t.get("gpus_by_type") or {}
+    row["hardware"] = max(gpus, key=gpus.get) if gpus else None
+    row["elapsed_s"] = elapsed_s
+    return row
+
+
+# ------------------------------------------------------------------------------ journal
+class Journal:
+    """Append-only JSON-lines record of finished scenarios (one complete line per scenario)."""
+
+    def __init__(self, path: Path, fingerprint: str):
+        self.path = Path(path)
+        self.fingerprint = fingerprint
+
+    def read(self) -> dict[int, dict]:
+        done: dict[int, dict] = {}
+        if not self.path.exists():
+            return done
+        raw = self.path.read_bytes()
+        lines = raw.split(b"\n")
+        # a kill may leave a last line without its newline: it is not trusted
+        complete = lines[:-1]
+        for i, ln in enumerate(complete):
+            if not ln.strip():
+                continue
+            try:
+                rec = json.loads(ln)
+            except json.JSONDecodeError:
+                continue
+            if i == 0 and "fingerprint" in rec:
+                if rec["fingerprint"] != self.fingerprint:
+                    raise SweepError(f"{self.path} belongs to a different sweep (base problem or axes changed); "
+                                     "remove it or write to another --out")
+                continue
+            if "row" in rec:
+                done[int(rec["row"]["scenario"])] = rec
+        # drop a torn tail so the next append starts on a fresh line
+        good = b"\n".join(complete) + (b"\n" if complete else b"")
+        if good != raw:
+            with open(self.path, "wb") as f:
+                f.write(good)
+        return done
+
+    def open(self):
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        f = open(self.path, "a", encoding="utf-8")
+        if new:
+            f.write(json.dumps(dict(fingerprint=self.fingerprint)) + "\n")
+            f.flush()
+        return f
+
+
+def _atomic_write_table(rows: list[dict], out: Path) -> None:
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    cols: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in cols:
+                cols.append(k)
+    if out.suffix == ".parquet":
+        try:
+            import pyarrow as pa  # noqa: PLC0415
+            import pyarrow.parquet as pq  # noqa: PLC0415
+        except ImportError:
+            raise SweepError("writing Parquet needs pyarrow: pip install 'tokenfleet[parquet]', or use --out FILE.csv") from None
+        table = pa.Table.from_pylist([{c: _cell(r.get(c)) for c in cols} for r in rows])
+        pq.write_table(table, tmp)
+    else:
+        import csv  # noqa: PLC0415
+
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=cols)
+            w.writeheader()
+            for r in rows:
+                w.writerow({c: _cell(r.get(c)) for c in cols})
+    os.replace(tmp, out)
+
+
+def _cell(v):
+    if isinstance(v, (dict, list)):
+        return json.dumps(v)
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def read_table(path) -> list[dict]:
+    path = Path(path)
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        return pq.read_table(path).to_pylist()
+    import csv  # noqa: PLC0415
+
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k, v in r.items():
+            try:
+                r[k] = float(v) if v not in ("", None) else None
+            except ValueError:
+                pass
+    return rows
+
+
+def run_sweep(spec: SweepSpec, out, *, resume: bool = False, workers: int = 0, scheduler: str | None = None,
+              plans_path=None, backend: str = "numpy", progress=None) -> dict:
+    """Run (or finish) a sweep, writing ``out`` and, if asked, the plans as JSON lines."""
+    out = Path(out)
+    journal = Journal(out.with_name(out.name + ".journal"), spec.fingerprint())
+    if not resume and (journal.path.exists() or out.exists()):
+        raise SweepError(f"{out} (or its journal) exists: pass --resume to finish it, or choose another --out")
+    done = journal.read() if resume else {}
+    if plans_path is not None and done and any("plan" not in r for r in done.values()):
+        raise SweepError("the journal was written without --plans; resume without --plans or start anew")
+    t0 = time.perf_counter()
+    todo = [s for s in spec.scenarios() if s["scenario"] not in done]
+    if progress is not None and done:
+        progress(len(done))
+    groups: dict[str, list] = {}
+    for s in todo:
+        groups.setdefault(structure_key(spec, s), []).append(s)
+    tasks = []
+    for scs in groups.values():
+        for i in range(0, len(scs), TASK_SIZE):
+            tasks.append(scs[i:i + TASK_SIZE])
+    keep = plans_path is not None
+    with journal.open() as jf:
+        def record(rec):
+            jf.write(json.dumps(rec, default=str) + "\n")
+            jf.flush()
+            done[int(rec["row"]["scenario"])] = rec
+            if progress is not None:
+                progress(1)
+
+        if workers or scheduler:
+            _run_dask(spec, tasks, backend, keep, record, workers, scheduler)
+        else:
+            for scs in tasks:
+                solve_batch(spec.base, spec.source, scs, backend, keep, on_row=record)
+    rows = [done[i]["row"] for i in sorted(done)]
+    _atomic_write_table(rows, out)
+    if plans_path is not None:
+        pp = Path(plans_path)
+        tmp = pp.with_name(f".{pp.name}.tmp-{os.getpid()}")
+        with open(tmp, "w", encoding="utf-8") as f:
+            for i in sorted(done):
+                f.write(json.dumps(dict(scenario=i, plan=done[i].get("plan"))) + "\n")
+        os.replace(tmp, pp)
+    elapsed = time.perf_counter() - t0
+    n_new = len(todo)
+    return dict(done=len(rows), skipped=len(rows) - n_new, failed=sum(r["status"] not in ("optimal", "time_limit") for r in rows),
+                elapsed_s=elapsed, scenarios_per_s=n_new / elapsed if elapsed > 0 else float("inf"))
+
+
+def _run_dask(spec, tasks, backend, keep, record, workers, scheduler) -> None:
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed  # noqa: PLC0415
+    except ImportError:
+        raise SweepError("distributed sweeps need Dask: pip install 'tokenfleet[dist]'") from None
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = _local_cluster(workers, backend, LocalCluster)
+        client = Client(cluster)
+    try:
+        futs = [client.submit(solve_batch, spec.base, spec.source, scs, backend, keep, retries=3, pure=False)
+                for scs in tasks]
+        for fut in as_completed(futs):
+            for rec in fut.result():
+                record(rec)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _local_cluster(workers, backend, LocalCluster):
+    if backend in ("cupy", "numba-cuda", "auto"):
+        try:
+            from dask_cuda import LocalCUDACluster  # noqa: PLC0415
+
+            from kernels.backends import resolve_backend  # noqa: PLC0415
+
+            if resolve_backend(backend) != "numpy":
+                return LocalCUDACluster()  # one worker per visible GPU
+        except ImportError:
+            pass
+    return LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                        dashboard_address=None)
+
+
+def plot_results(out, spec: SweepSpec, path) -> None:
+    from .plots import plot_sweep  # noqa: PLC0415
+
+    rows = read_table(out)
+    names = [a.path for a in spec.axes[:2]]
+    plot_sweep(rows, names, path, title=f"sweep of {spec.source}: cost per Mtok (labels: main hardware)")
+
+
+def sweep(problem, vary: dict, out, mode: str = "grid", **kw) -> dict:
+    """Python entry point: ``sweep("enterprise-mix", {"workloads.0.demand.requests_per_s": [100, 200]},
+    "out.csv")``."""
+    sp = SweepSpec.from_cli(problem, [f"{p}={','.join(map(str, v))}" for p, v in vary.items()], None, mode == "zip")
+    return run_sweep(sp, out, **kw)
