@@ -20,11 +20,11 @@ import numpy as np
 
 from . import formulas
 from .backends import resolve_backend
-from .reference import evaluate_indices
+from .reference import evaluate_indices, evaluate_slab_range  # noqa: F401
 from .space import ConfigSpace
 
 N_BINS = 64
-DEFAULT_CHUNK = 1 << 17
+DEFAULT_CHUNK = 1 << 16   # measured best on 2 cores (benchmarks/RESULTS.md)
 
 
 @dataclass
@@ -112,14 +112,17 @@ def evaluate_numpy(space: ConfigSpace, chunk: int = DEFAULT_CHUNK, progress=None
     red = Reduction.empty(space, "numpy")
     nb = len(space.batches)
     inner_f = space.size // (len(space.wm_pairs) * len(space.hardware) * len(space.precisions))
+    n_slabs = len(space.wm_pairs) * len(space.hardware)
+    slab_size = space.size // max(n_slabs, 1)
     step = max(nb, (chunk // nb) * nb)
     t0 = time.perf_counter()
-    for start in range(0, space.size, step):
-        stop = min(space.size, start + step)
-        res = evaluate_indices(space, np.arange(start, stop, dtype=np.int64))
-        _reduce_chunk(red, start, res, nb, inner_f)
-        if progress is not None:
-            progress(stop - start)
+    for slab in range(n_slabs):
+        for lo in range(0, slab_size, step):
+            hi = min(slab_size, lo + step)
+            res = evaluate_slab_range(space, slab, lo, hi)
+            _reduce_chunk(red, slab * slab_size + lo, res, nb, inner_f)
+            if progress is not None:
+                progress(hi - lo)
     red.elapsed_s = time.perf_counter() - t0
     return red
 

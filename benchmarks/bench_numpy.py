@@ -1,0 +1,47 @@
+"""NumPy backend throughput (configurations/s) and peak memory on a ~1e8-configuration space.
+
+    python benchmarks/bench_numpy.py [--size 1e8] [--chunk 65536]
+
+Prints one JSON line; the figures are recorded in benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from spaces import space_of_size  # noqa: E402
+
+from kernels.evaluate import evaluate_numpy  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", type=float, default=1e8)
+    ap.add_argument("--chunk", type=int, default=1 << 16)
+    a = ap.parse_args()
+    space = space_of_size(a.size)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    red = evaluate_numpy(space, chunk=a.chunk)
+    dt = time.perf_counter() - t0
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps(dict(
+        configurations=space.size, seconds=round(dt, 2), configs_per_s=round(space.size / dt),
+        peak_rss_gib=round(rss1 / 2**20, 3), rss_before_gib=round(rss0 / 2**20, 3), fit=red.n_fit,
+        meet=red.n_meet, groups=space.n_groups, chunk=a.chunk, cpus=os.cpu_count(),
+        machine=platform.processor() or platform.machine(), python=platform.python_version())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
