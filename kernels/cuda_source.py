@@ -138,10 +138,13 @@ def kernel_source(real: str = "float") -> str:
     wm = {f: i for i, f in enumerate(WM_FIELDS)}
     o = {n: i for i, n in enumerate(formulas.OUTPUTS)}
     n_out = len(formulas.OUTPUTS)
-    outs = ", ".join(f"&r{i}" for i in range(n_out))
-    decl = "; ".join(f"{real} r{i}" for i in range(n_out))
+    outs = ", ".join(f"&o{i}" for i in range(n_out))
+    decl = "; ".join(f"{real} o{i}" for i in range(n_out))
     nw, nh = len(WM_FIELDS), len(HW_FIELDS)
     return f'''
+#ifndef INFINITY  /* NVRTC does not include math.h */
+#define INFINITY __int_as_float(0x7f800000)
+#endif
 #define TILE 16
 #define NBINS {N_BINS}
 #define DRAFT (({real}){MTP_DRAFT_TOKENS!r})
@@ -189,20 +192,20 @@ extern "C" __global__ void tokenfleet_eval(
         if (valid < ({real})0.5) continue;
         {decl};
         evaluate_config({_args_c()}, {outs});
-        {real} status = r{o["status"]};
+        {real} status = o{o["status"]};
         if (status < ({real})0.5) continue;
         nfit += 1;
-        int ub = (int)frontier_bin(r{o["output_tok_s_per_user"]}, ({real})NBINS);
+        int ub = (int)frontier_bin(o{o["output_tok_s_per_user"]}, ({real})NBINS);
         long long fg = (long long)slab * nP + p;
         unsigned long long off = (unsigned long long)((t * nM * nS + m * nS + s) * nb + b);
-        unsigned long long key = (fbits(r{o["output_tok_s_per_gpu"]}) << 32) | (0xFFFFFFFFull - off);
+        unsigned long long key = (fbits(o{o["output_tok_s_per_gpu"]}) << 32) | (0xFFFFFFFFull - off);
         unsigned long long* slot = &front[fg * NBINS + ub];
         if (key > *slot) atomicMax(slot, key);
         if (status > ({real})1.5) {{
             nmeet += 1;
-            {real} c = r{o["cost_usd_per_mtok_output"]};
+            {real} c = o{o["cost_usd_per_mtok_output"]};
             if (c < best_c) {{ best_c = c; best_cb = b; }}
-            {real} e = r{o["tok_per_joule"]};
+            {real} e = o{o["tok_per_joule"]};
             if (e > best_t) {{ best_t = e; best_tb = b; }}
         }}
     }}
@@ -231,5 +234,28 @@ void eval_many(const {real}* in, {real}* out, long n) {{
     for (long k = 0; k < n; ++k) {{
         evaluate_config({call});
     }}
+}}
+'''
+
+
+def points_kernel_source(real: str = "float") -> str:
+    """A kernel writing every metric of a list of decoded configurations (for parity checks)."""
+    n_out = len(formulas.OUTPUTS)
+    nw, nh = len(WM_FIELDS), len(HW_FIELDS)
+    outs = ", ".join(f"&out[{i} * (long long)n + k]" for i in range(n_out))
+    return f'''
+#define DRAFT (({real}){MTP_DRAFT_TOKENS!r})
+{device_functions(real)}
+
+extern "C" __global__ void tokenfleet_points(const int* axes, int n, const {real}* prec_t, const {real}* tp_t,
+    const {real}* mode_t, const {real}* spec_t, const {real}* batch_t, const {real}* wm_t, const {real}* hw_t,
+    {real}* out) {{
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= n) return;
+    const int* a = axes + 7LL * k;
+    int wmi = a[0], hi = a[1], p = a[2], t = a[3], m = a[4], s = a[5], b = a[6];
+    const {real}* W = wm_t + (long long)wmi * {nw};
+    const {real}* Hw = hw_t + (long long)hi * {nh};
+    evaluate_config({_args_c()}, {outs});
 }}
 '''

@@ -12,7 +12,8 @@ import time
 
 import numpy as np
 
-from .cuda_source import kernel_source
+from . import formulas
+from .cuda_source import kernel_source, points_kernel_source
 from .evaluate import N_BINS, Reduction
 from .numba_backend import TILE, chunks_of, decode_device_results
 from .space import ConfigSpace
@@ -67,3 +68,21 @@ def evaluate_cupy(space: ConfigSpace, chunk: int | None = None, progress=None, r
     red.elapsed_s = time.perf_counter() - t0
     red.compile_s = compile_s
     return red
+
+
+def evaluate_points_cupy(space: ConfigSpace, idx, real: str = "float") -> dict[str, np.ndarray]:
+    """All metrics of the given configuration indices on the device (for parity checks)."""
+    import cupy as cp  # noqa: PLC0415
+
+    key = ("points", real)
+    if key not in _CACHE:
+        _CACHE[key] = cp.RawKernel(points_kernel_source(real), "tokenfleet_points", options=("--std=c++14",))
+    dt = np.float32 if real == "float" else np.float64
+    axes = cp.asarray(np.stack(space.decode(np.asarray(idx, dtype=np.int64)), axis=1).astype(np.int32))
+    n = axes.shape[0]
+    t = {k: cp.asarray(np.ascontiguousarray(v, dtype=dt)) for k, v in space.axis_tables().items()}
+    out = cp.zeros((len(formulas.OUTPUTS), n), dtype=dt)
+    _CACHE[key](((n + 255) // 256,), (256,), (axes, np.int32(n), t["prec"], t["tp"], t["mode"], t["spec"],
+                                                t["batch"], t["wm"], t["hw"], out))
+    o = cp.asnumpy(out).astype(np.float64)
+    return {name: o[i] for i, name in enumerate(formulas.OUTPUTS)}

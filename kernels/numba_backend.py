@@ -124,6 +124,29 @@ def kernel(slab0, n_local, group0, nb, nS, nM, nT, nP, H, prec_t, tp_t, mode_t, 
 '''
 
 
+def _points_source() -> str:
+    wm = {f: i for i, f in enumerate(WM_FIELDS)}
+    hw = {f: i for i, f in enumerate(HW_FIELDS)}
+    cfg = dict(batch="batch_t[b]", tp="tp_t[t]", dep="mode_t[m]", prec="prec_t[p]", draft="spec_t[s] * DRAFT")
+    args = [cfg[a] for a in CONFIG_ARGS] + [f"wm_t[wmi, {wm[f]}]" for f in _WM_EVAL] + [f"hw_t[hi, {hw[f]}]" for f in _HW_EVAL]
+    n_out = len(formulas.OUTPUTS)
+    stores = "\n".join(f"        out[{i}, k] = res[{i}]" for i in range(n_out))
+    return f'''
+def points(axes, prec_t, tp_t, mode_t, spec_t, batch_t, wm_t, hw_t, out):
+    k = cuda.grid(1)
+    if k < axes.shape[0]:
+        wmi = axes[k, 0]
+        hi = axes[k, 1]
+        p = axes[k, 2]
+        t = axes[k, 3]
+        m = axes[k, 4]
+        s = axes[k, 5]
+        b = axes[k, 6]
+        res = evaluate_config({", ".join(args)})
+{stores}
+'''
+
+
 def _build(dtype: str = "float32"):
     if dtype in _CACHE:
         return _CACHE[dtype]
@@ -157,7 +180,10 @@ def _build(dtype: str = "float32"):
     exec(compile(_kernel_source(), "<numba-kernel>", "exec"), glb)  # noqa: S102 - generated here
     glb["flush"] = cuda.jit(device=True)(glb["flush"])
     kern = cuda.jit(glb["kernel"])
+    exec(compile(_points_source(), "<numba-points>", "exec"), glb)  # noqa: S102
+    glb["_points_kernel"] = cuda.jit(glb["points"])
     _CACHE[dtype] = (kern, ft)
+    _CACHE[("points", dtype)] = glb["_points_kernel"]
     return _CACHE[dtype]
 
 
@@ -249,3 +275,21 @@ def evaluate_numba(space: ConfigSpace, chunk: int | None = None, progress=None, 
     red.elapsed_s = time.perf_counter() - t0
     red.compile_s = compile_s
     return red
+
+
+def evaluate_points_numba(space: ConfigSpace, idx, dtype: str = "float32") -> dict[str, np.ndarray]:
+    """All metrics of the given configuration indices, computed on the device (no reduction):
+    what parity tests compare, metric by metric, with the NumPy reference."""
+    from numba import cuda  # noqa: PLC0415
+
+    _build(dtype)
+    kern = _CACHE[("points", dtype)]
+    npdt = np.float32 if dtype == "float32" else np.float64
+    axes = np.stack(space.decode(np.asarray(idx, dtype=np.int64)), axis=1).astype(np.int32)
+    tabs = space.axis_tables()
+    d = {k: cuda.to_device(np.ascontiguousarray(v, dtype=npdt)) for k, v in tabs.items()}
+    out = cuda.to_device(np.zeros((len(formulas.OUTPUTS), len(axes)), dtype=npdt))
+    kern[max(1, math.ceil(len(axes) / THREADS)), THREADS](cuda.to_device(axes), d["prec"], d["tp"], d["mode"],
+                                                         d["spec"], d["batch"], d["wm"], d["hw"], out)
+    o = out.copy_to_host().astype(np.float64)
+    return {name: o[i] for i, name in enumerate(formulas.OUTPUTS)}

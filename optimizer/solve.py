@@ -35,8 +35,8 @@ def workload_rows(problem: Problem) -> list[dict]:
                  value_usd_per_mtok=w.value_usd_per_mtok) for w in problem.workloads]
 
 
-def prepare(problem: Problem, backend: str = "auto", progress=None) -> Prepared:
-    space = build_space(problem)
+def prepare(problem: Problem, backend: str = "auto", progress=None, batches=None) -> Prepared:
+    space = build_space(problem, batches=batches)
     red = evaluate(space, backend=backend, progress=progress)
     raw = candidate_rows(problem, space, red.candidate_indices())
     cands = prune_dominated(raw)
@@ -73,7 +73,7 @@ def parameter_values(problem: Problem, cands: list[dict], base_problem: Problem 
 
 
 def solve(problem: Problem, backend: str = "auto", *, time_limit_s: float = 30.0,
-          mip_rel_gap: float = 1e-4, marginal_values: bool = True, progress=None) -> Plan:
+          mip_rel_gap: float = 1e-4, marginal_values: bool = True, progress=None, batches=None) -> Plan:
     """Find the plan for ``problem``.
 
     Parameters
@@ -84,7 +84,7 @@ def solve(problem: Problem, backend: str = "auto", *, time_limit_s: float = 30.0
         status ``time_limit`` and its MILP gap.
     """
     t0 = time.perf_counter()
-    prep = prepare(problem, backend, progress)
+    prep = prepare(problem, backend, progress, batches)
     alloc = Allocator(prep.candidates, prep.workloads, prep.hardware, problem.objective) if prep.candidates else None
     return solve_prepared(prep, problem, alloc, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap,
                           marginal_values=marginal_values, t_start=t0)
