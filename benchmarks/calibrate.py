@@ -38,11 +38,45 @@ def fmt_table(table) -> str:
     return "\n".join(lines)
 
 
+def holdout_table(rows, base, max_nfev) -> str:
+    """Refit without each hardware type (and without both AMD types: an unseen vendor), then
+    predict the held-out rows. Groups left without rows take the mean of the fitted groups."""
+    import numpy as np
+
+    from optimizer.calibration import FAMILY_GROUPS, from_vector
+    from problems import get_hardware
+
+    folds = [[h] for h in sorted({r.hardware for r in rows})] + [["mi300x", "mi325x"]]
+    lines = ["| held out | rows | median, in-sample fit | median, held out | p90, held out |", "|---|---|---|---|---|"]
+    full = error_table(evaluate_rows(rows, base))
+    for hold in folds:
+        train = [r for r in rows if r.hardware not in hold]
+        test = [r for r in rows if r.hardware in hold]
+        c, sol = fit(train, base, max_nfev=max_nfev)
+        groups_seen = {base.group_of(get_hardware(r.hardware).family) for r in train}
+        v = to_vector(c)
+        for i, g in enumerate(FAMILY_GROUPS):
+            if g not in groups_seen:
+                others = [j for j, gg in enumerate(FAMILY_GROUPS) if gg in groups_seen]
+                v[2 * i] = float(np.exp(np.mean([np.log(v[2 * j]) for j in others])))
+                v[2 * i + 1] = float(np.exp(np.mean([np.log(v[2 * j + 1]) for j in others])))
+        c = from_vector(v, c)
+        res = evaluate_rows(test, c)
+        errs = [r["err"] for r in res]
+        ins = [t["median"] for t in full if t["hardware"] == hold[0] and t["kind"] == "any"]
+        lines.append(f"| {'+'.join(hold)} | {len(test)} | {100 * ins[0]:.0f}% | "
+                     f"{100 * float(np.median(errs)):.0f}% | {100 * float(np.percentile(errs, 90)):.0f}% |")
+        print(lines[-1], flush=True)
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fit", action="store_true", help="refit and write kernels/calibration.json")
     ap.add_argument("--rows", action="store_true", help="print every row")
     ap.add_argument("--calibration", help="evaluate this calibration JSON instead of the shipped one")
+    ap.add_argument("--holdout", action="store_true",
+                    help="leave-one-hardware-out: refit without each GPU type, then predict it")
     ap.add_argument("--max-nfev", type=int, default=800)
     ap.add_argument("--from-current", action="store_true",
                     help="start the fit from the shipped calibration instead of the physical defaults")
@@ -51,6 +85,9 @@ def main(argv=None) -> int:
     calib = load_calibration(a.calibration) if a.calibration else default_calibration()
     print(f"{len(rows)} rows used; excluded: {sum(excluded.values())} "
           + ", ".join(f"{k}: {v}" for k, v in sorted(excluded.items())))
+    if a.holdout:
+        print(holdout_table(rows, calib, a.max_nfev))
+        return 0
     if a.fit:
         t0 = time.perf_counter()
         start = to_vector(calib) if a.from_current else None

@@ -158,6 +158,14 @@ class Search(_Strict):
     max_concurrency: PosInt = 4096
     engine: Engine | None = None
 
+    @field_validator("speculative", mode="before")
+    @classmethod
+    def _yaml_off(cls, v):
+        # YAML 1.1 reads a bare `off` as false: accept it as the word that was written
+        if isinstance(v, (list, tuple)):
+            return tuple("off" if x is False else x for x in v)
+        return v
+
     @field_validator("tensor_parallel")
     @classmethod
     def _pow2(cls, v):
