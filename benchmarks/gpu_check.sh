@@ -30,4 +30,8 @@ if grep -qiE "[0-9]+ skipped" "$OUT/pytest_gpu.txt"; then
 fi
 "$PY" benchmarks/bench_gpu.py --out "$OUT" "$@" 2>&1 | tee "$OUT/bench.txt"
 test "${PIPESTATUS[0]}" -eq 0 || status=1
+# SLA sweep: every scenario changes the candidate set and re-evaluates the space (GPU vs CPU)
+for b in cupy numpy; do
+  "$PY" benchmarks/bench_sweep.py --axes sla --n 8 --backend $b 2>&1 | tee -a "$OUT/bench_sweep_sla.txt"
+done
 exit $status

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import formulas
 from .backends import resolve_backend
-from .reference import evaluate_indices, evaluate_slab_range  # noqa: F401
+from .reference import evaluate_slab_range
 from .space import ConfigSpace
 
 N_BINS = 64

@@ -225,7 +225,9 @@ def evaluate_config(
     util = busy / step
     p_gpu = tdp_w * (idle_frac + (1.0 - idle_frac) * util)
     p_all_in = p_gpu * power_factor
-    cost_h = cost_usd_per_gpu_hour + elec_usd_per_kwh * p_all_in / 1000.0
+    # electricity only where it is billed: a TDP that is not published (NaN) must not poison a
+    # rental price that already includes power
+    cost_h = cost_usd_per_gpu_hour + where(elec_usd_per_kwh > 0.0, elec_usd_per_kwh * p_all_in / 1000.0, 0.0)
     cost_out = cost_h * 1.0e6 / (3600.0 * out_gpu)
     cost_blend = cost_h * 1.0e6 / (3600.0 * total_gpu)
     tpj = total_gpu / p_all_in

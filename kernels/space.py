@@ -252,7 +252,9 @@ def build_space(problem: Problem, calib: Calibration | None = None, *, workloads
         precisions=np.array([PREC_CODES[p] for p in s.precisions], dtype=np.int64),
         tps=np.array(s.tensor_parallel, dtype=np.int64), modes=np.array(modes, dtype=np.int64),
         specs=np.array(specs, dtype=np.int64),
-        batches=batch_grid(s.max_concurrency) if batches is None else np.asarray(batches, dtype=np.float64),
+        batches=(np.asarray(batches, dtype=np.float64) if batches is not None
+                 else np.arange(1.0, s.max_concurrency + 1.0) if s.batch_grid == "all"
+                 else batch_grid(s.max_concurrency)),
         wm_table=np.array(rows, dtype=np.float64).reshape(len(rows), len(WM_FIELDS)),
         hw_table=np.array(hw_rows, dtype=np.float64).reshape(len(hw_rows), len(HW_FIELDS)),
         hw_families=fams,

@@ -26,6 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 BIG = 1e12
+# HiGHS's feasibility-jump heuristic spends most of the root time on these small covering MILPs;
+# without it the enterprise example re-solves about twice as fast to the same optima
+# (benchmarks/RESULTS.md).
+MIP_OPTIONS = dict(mip_heuristic_run_feasibility_jump=False)
 
 
 @contextlib.contextmanager
@@ -135,7 +139,7 @@ class Allocator:
         t0 = time.perf_counter()
         opts = dict(time_limit=float(time_limit_s))
         if self.integer:
-            opts["mip_rel_gap"] = float(mip_rel_gap)
+            opts.update(MIP_OPTIONS, mip_rel_gap=float(mip_rel_gap))
         try:
             with quiet_stdout():
                 self.problem.solve(solver=cp.HIGHS, enforce_dpp=True, **opts)

@@ -365,6 +365,7 @@ def sweep(problem: Path = typer.Argument(..., help="base problem file or bundled
           workers: int = typer.Option(0, "--workers", help="local Dask workers (0: run serially here)"),
           scheduler: Optional[str] = typer.Option(None, "--scheduler", help="address of an existing Dask scheduler"),
           plot: Optional[Path] = typer.Option(None, "--plot"),
+          mip_gap: float = typer.Option(1e-4, "--mip-gap", help="relative MILP gap per scenario (recorded per row)"),
           backend: str = BackendOpt, quiet: bool = QuietOpt):
     """Solve a grid of scenarios, incrementally and resumably, optionally on Dask."""
     from . import sweep as sw  # noqa: PLC0415
@@ -372,7 +373,7 @@ def sweep(problem: Path = typer.Argument(..., help="base problem file or bundled
     sp = sw.SweepSpec.from_cli(problem, vary, spec, zip_axes)
     with _progress(quiet, "scenarios", sp.n_scenarios) as tick:
         summary = sw.run_sweep(sp, out_path, resume=resume, workers=workers, scheduler=scheduler,
-                               plans_path=jsonl, backend=backend, progress=tick)
+                               plans_path=jsonl, backend=backend, progress=tick, mip_rel_gap=mip_gap)
     out.print(f"{summary['done']} scenarios solved ({summary['skipped']} resumed, {summary['failed']} not "
               f"feasible) in {summary['elapsed_s']:.1f} s ({summary['scenarios_per_s']:.1f}/s) -> {out_path}")
     if plot is not None:

@@ -50,7 +50,6 @@ def parameter_values(problem: Problem, cands: list[dict], base_problem: Problem 
     change in the hardware's base price (rent or amortized capex) between the two problems.
     """
     base = base_problem or problem
-    e, eb = problem.economics, base.economics
 
     def base_rate(p: Problem, hw_id: str) -> float:
         s = next(h for h in p.hardware if h.id == hw_id).spec()
@@ -65,10 +64,11 @@ def parameter_values(problem: Problem, cands: list[dict], base_problem: Problem 
     value = np.array([(w.value_usd_per_mtok or 0.0) * 3600.0 / 1e6
                       * (1.0 if w.capacity_unit == "output_tok_s" else w.output_tokens) for w in problem.workloads])
     c = problem.constraints
-    del e, eb
+    # inventory in the allocation's hardware order (the base problem's)
+    available = {h.id: h.available for h in problem.hardware}
     return dict(demand=demand, cost=cost,
                 power_cap_kw=c.power_cap_mw * 1000.0 if c.power_cap_mw else None,
-                budget=c.budget_usd_per_hour, avail=[h.available for h in problem.hardware],
+                budget=c.budget_usd_per_hour, avail=[available[h.id] for h in base.hardware],
                 max_gpus=c.max_gpus, value=value)
 
 
@@ -252,7 +252,7 @@ def _elastic_diagnosis(prep: Prepared, problem: Problem, params: dict) -> list[d
     """Which limits bind and by how much: minimize the relative relaxation of every limit."""
     import cvxpy as cp  # noqa: PLC0415
 
-    from .allocate import quiet_stdout
+    from .allocate import MIP_OPTIONS, quiet_stdout
 
     alloc = Allocator(prep.candidates, prep.workloads, prep.hardware, "min_cost")
     A_w, A_h, kw = alloc.A_w, alloc.A_h, alloc.kw
@@ -280,7 +280,7 @@ def _elastic_diagnosis(prep: Prepared, problem: Problem, params: dict) -> list[d
         return [dict(kind="unknown", message="infeasible for a reason the elastic check cannot locate")]
     prob = cp.Problem(cp.Minimize(obj + 1e-9 * (cost @ x)), cons)
     with quiet_stdout():
-        prob.solve(solver=cp.HIGHS, time_limit=30.0, mip_rel_gap=1e-4)
+        prob.solve(solver=cp.HIGHS, time_limit=30.0, mip_rel_gap=1e-4, **MIP_OPTIONS)
     if x.value is None:
         return [dict(kind="unknown", message=f"elastic relaxation status {prob.status}")]
     out = []

@@ -228,7 +228,7 @@ def structure_key(spec: SweepSpec, sc: dict) -> str:
 
 # ------------------------------------------------------------------------------ solving
 def solve_batch(base: dict, source: str, scenarios: list[dict], backend: str = "numpy",
-                keep_plans: bool = False, on_row=None) -> list[dict]:
+                keep_plans: bool = False, on_row=None, mip_rel_gap: float = 1e-4) -> list[dict]:
     """Solve scenarios that share a structure: one prepare, one Allocator, many re-solves."""
     from .allocate import Allocator  # noqa: PLC0415
     from .solve import prepare, solve_prepared  # noqa: PLC0415
@@ -246,7 +246,8 @@ def solve_batch(base: dict, source: str, scenarios: list[dict], backend: str = "
         for p, v in sc["values"].items():
             set_path(d, p, v)
         prob = problem_from_dict(d, source)
-        plan = solve_prepared(prep, prob, alloc, base_problem=p0, marginal_values=False, time_limit_s=30.0)
+        plan = solve_prepared(prep, prob, alloc, base_problem=p0, marginal_values=False, time_limit_s=30.0,
+                              mip_rel_gap=mip_rel_gap)
         row = plan_row(sc, plan, time.perf_counter() - t0)
         rec = dict(row=row)
         if keep_plans:
@@ -381,7 +382,7 @@ def read_table(path) -> list[dict]:
 
 
 def run_sweep(spec: SweepSpec, out, *, resume: bool = False, workers: int = 0, scheduler: str | None = None,
-              plans_path=None, backend: str = "numpy", progress=None) -> dict:
+              plans_path=None, backend: str = "numpy", progress=None, mip_rel_gap: float = 1e-4) -> dict:
     """Run (or finish) a sweep, writing ``out`` and, if asked, the plans as JSON lines."""
     out = Path(out)
     journal = Journal(out.with_name(out.name + ".journal"), spec.fingerprint())
@@ -398,9 +399,13 @@ def run_sweep(spec: SweepSpec, out, *, resume: bool = False, workers: int = 0, s
     for s in todo:
         groups.setdefault(structure_key(spec, s), []).append(s)
     tasks = []
+    n_par = max(1, workers or (8 if scheduler else 1))
     for scs in groups.values():
-        for i in range(0, len(scs), TASK_SIZE):
-            tasks.append(scs[i:i + TASK_SIZE])
+        # serially one task per structure (one evaluation, one model); on Dask enough tasks to
+        # keep every worker busy, each still sharing its evaluation over many scenarios
+        size = len(scs) if not (workers or scheduler) else max(TASK_SIZE, math.ceil(len(scs) / (2 * n_par)))
+        for i in range(0, len(scs), size):
+            tasks.append(scs[i:i + size])
     keep = plans_path is not None
     with journal.open() as jf:
         def record(rec):
@@ -411,10 +416,10 @@ def run_sweep(spec: SweepSpec, out, *, resume: bool = False, workers: int = 0, s
                 progress(1)
 
         if workers or scheduler:
-            _run_dask(spec, tasks, backend, keep, record, workers, scheduler)
+            _run_dask(spec, tasks, backend, keep, record, workers, scheduler, mip_rel_gap)
         else:
             for scs in tasks:
-                solve_batch(spec.base, spec.source, scs, backend, keep, on_row=record)
+                solve_batch(spec.base, spec.source, scs, backend, keep, on_row=record, mip_rel_gap=mip_rel_gap)
     rows = [done[i]["row"] for i in sorted(done)]
     _atomic_write_table(rows, out)
     if plans_path is not None:
@@ -430,7 +435,7 @@ def run_sweep(spec: SweepSpec, out, *, resume: bool = False, workers: int = 0, s
                 elapsed_s=elapsed, scenarios_per_s=n_new / elapsed if elapsed > 0 else float("inf"))
 
 
-def _run_dask(spec, tasks, backend, keep, record, workers, scheduler) -> None:
+def _run_dask(spec, tasks, backend, keep, record, workers, scheduler, mip_rel_gap=1e-4) -> None:
     try:
         from dask.distributed import Client, LocalCluster, as_completed  # noqa: PLC0415
     except ImportError:
@@ -442,8 +447,8 @@ def _run_dask(spec, tasks, backend, keep, record, workers, scheduler) -> None:
         cluster = _local_cluster(workers, backend, LocalCluster)
         client = Client(cluster)
     try:
-        futs = [client.submit(solve_batch, spec.base, spec.source, scs, backend, keep, retries=3, pure=False)
-                for scs in tasks]
+        futs = [client.submit(solve_batch, spec.base, spec.source, scs, backend, keep, None, mip_rel_gap,
+                              retries=3, pure=False) for scs in tasks]
         for fut in as_completed(futs):
             for rec in fut.result():
                 record(rec)

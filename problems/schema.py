@@ -156,6 +156,7 @@ class Search(_Strict):
     expert_parallel: bool = True
     speculative: tuple[Literal["off", "mtp"], ...] = ("off", "mtp")
     max_concurrency: PosInt = 4096
+    batch_grid: Literal["geometric", "all"] = "geometric"   # 1,2,3,4,6,8,... or every integer
     engine: Engine | None = None
 
     @field_validator("speculative", mode="before")

@@ -216,3 +216,13 @@ def test_resolve_with_new_parameter_values_matches_a_fresh_build():
     fresh = optimizer.solve(p2, backend="numpy", marginal_values=False)
     assert re.total_cost_usd_per_hour == pytest.approx(fresh.total_cost_usd_per_hour, rel=1e-6)
     assert parameter_values(p2, prep.candidates, p)["demand"][0] == 120.0
+
+
+def test_hardware_without_a_published_tdp_plans_on_price_alone(tiny_problem_dict):
+    d = copy.deepcopy(tiny_problem_dict)
+    d["hardware"] = [{"id": "tpu-v6e", "price_usd_per_hour": 2.7}]
+    d["search"] = {"precisions": ["bf16"], "tensor_parallel": [1, 2, 4]}
+    plan = optimizer.solve(problems.problem_from_dict(d), backend="numpy")
+    assert plan.status == "optimal"
+    assert plan.total_cost_usd_per_hour > 0
+    assert plan.totals["power_mw"] is None and plan.totals["tok_per_joule"] is None

@@ -21,7 +21,15 @@ COMMANDS = [line[2:] for b in blocks("console") for line in b.splitlines() if li
 
 def test_readme_starts_with_exactly_the_two_setup_commands():
     first = blocks("bash")[0].strip().splitlines()
-    assert first == ['pip install . && tokenfleet plan', 'pip install ".[test]" && python -m pytest']
+    assert first == ['pip install . && tokenfleet plan --plot frontier.png', 'pip install ".[test]" && python -m pytest']
+
+
+def test_the_first_setup_command_plans_and_draws(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    cmd = blocks("bash")[0].strip().splitlines()[0].split("&&")[1].split()
+    assert main(cmd[1:]) == 0
+    assert "GPUs by type" in capsys.readouterr().out
+    assert (tmp_path / "frontier.png").stat().st_size > 20_000
 
 
 def test_ci_runs_the_readme_test_command():
