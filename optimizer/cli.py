@@ -154,7 +154,8 @@ def plan(problem: Optional[Path] = typer.Argument(None, help="problem file or bu
         from .plots import plot_frontier  # noqa: PLC0415
         import kernels  # noqa: PLC0415
 
-        fr = frontier_from_reduction(prob, kernels.evaluate(kernels.build_space(prob), backend=backend))
+        red = getattr(p, "reduction", None) or kernels.evaluate(kernels.build_space(prob), backend=backend)
+        fr = frontier_from_reduction(prob, red)
         paths = _plot_paths(plot, [w.name for w in prob.workloads])
         for w, path in paths.items():
             plot_frontier(fr, w, path, chosen=[a for a in p.allocations if a["workload"] == w])
@@ -296,7 +297,9 @@ def predict(hardware: str = typer.Option(..., "--hardware"), model: str = typer.
                           concurrency=concurrency, isl=isl, osl=osl,
                           min_output_tok_s_per_user=min_tok_s_user, speculative=speculative)
     if json_out:
-        sys.stdout.write(json.dumps(m.to_dict(), indent=2) + "\n")
+        from .plan import _clean  # noqa: PLC0415 - NaN (e.g. no published TDP) becomes null
+
+        sys.stdout.write(json.dumps(_clean(m.to_dict()), indent=2) + "\n")
         return
     t = Table(title=f"{model} on {hardware}, {precision}, tp{m.tp} ep{m.ep}, concurrency {m.concurrency}",
               title_justify="left", show_header=False)

@@ -86,8 +86,10 @@ def solve(problem: Problem, backend: str = "auto", *, time_limit_s: float = 30.0
     t0 = time.perf_counter()
     prep = prepare(problem, backend, progress, batches)
     alloc = Allocator(prep.candidates, prep.workloads, prep.hardware, problem.objective) if prep.candidates else None
-    return solve_prepared(prep, problem, alloc, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap,
+    plan = solve_prepared(prep, problem, alloc, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap,
                           marginal_values=marginal_values, t_start=t0)
+    plan.reduction = prep.reduction   # not serialized: lets a caller draw frontiers without re-evaluating
+    return plan
 
 
 def solve_prepared(prep: Prepared, problem: Problem, alloc: Allocator | None, *, time_limit_s=30.0,
