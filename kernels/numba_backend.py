@@ -147,6 +147,14 @@ def points(axes, prec_t, tp_t, mode_t, spec_t, batch_t, wm_t, hw_t, out):
 '''
 
 
+# bit pattern of float32(x); for x >= 0 it is monotone in x and fits 31 bits (a module global
+# of the generated namespace, so that numba resolves libdevice like any global)
+_FLOAT_BITS = """
+def float_bits(x):
+    return libdevice.float_as_int(numba.float32(x))
+"""
+
+
 def _build(dtype: str = "float32"):
     if dtype in _CACHE:
         return _CACHE[dtype]
@@ -161,20 +169,17 @@ def _build(dtype: str = "float32"):
 
     from numba.core import config  # noqa: PLC0415
 
+    glb = dict(ns)
     if config.ENABLE_CUDASIM:
-        @cuda.jit(device=True)
-        def float_bits(x):
-            return _sim_bits(x)
+        # the simulator runs Python and has no libdevice
+        glb["float_bits"] = cuda.jit(device=True)(_sim_bits)
     else:
         from numba.cuda import libdevice  # noqa: PLC0415
 
-        @cuda.jit(device=True)
-        def float_bits(x):
-            # bit pattern of float32(x); for x >= 0 it is monotone in x (and fits 31 bits)
-            return libdevice.float_as_int(numba.float32(x))
-
-    glb = dict(ns)
-    glb.update(cuda=cuda, np=np, numba=numba, float_bits=float_bits, TILE=TILE,
+        glb["libdevice"] = libdevice
+        exec(compile(_FLOAT_BITS, "<numba-float-bits>", "exec"), glb)  # noqa: S102
+        glb["float_bits"] = cuda.jit(device=True)(glb["float_bits"])
+    glb.update(cuda=cuda, np=np, numba=numba, TILE=TILE,
                INF=ft(np.inf), NEG=ft(-np.inf), HALF=ft(0.5), ONE_HALF=ft(1.5), MASK32=0xFFFFFFFF,
                NBINS=N_BINS, NBINS_F=ft(N_BINS), DRAFT=ft(MTP_DRAFT_TOKENS))
     exec(compile(_kernel_source(), "<numba-kernel>", "exec"), glb)  # noqa: S102 - generated here

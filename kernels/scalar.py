@@ -78,15 +78,14 @@ def numba_cuda_namespace(dtype: str = "float32") -> dict:
     def _fmin(a, b):
         return a if a < b else b
 
-    def _ceil(x):
-        return ft(math.ceil(x))
-
     ns = dict(__name__="kernels.formulas_cuda", _f=ft, math=math)
-    dev = {k: cuda.jit(device=True)(v) for k, v in
-           dict(where=_where, fmax=_fmax, fmin=_fmin, ceil=_ceil).items()}
+    dev = {k: cuda.jit(device=True)(v) for k, v in dict(where=_where, fmax=_fmax, fmin=_fmin).items()}
     # math.exp / math.log1p compile to the device's expf/logf (float32) or exp/log (float64)
     ns.update(dev, exp=math.exp, log1p=math.log1p)
-    _ceil.__globals__["ft"] = ft
+    # ceil keeps the working precision (math.ceil alone returns an integer); defined in the
+    # namespace so that numba resolves _f like any other global
+    exec("def ceil(x):\n    return _f(math.ceil(x))\n", ns)  # noqa: S102
+    ns["ceil"] = cuda.jit(device=True)(ns["ceil"])
     exec(compile(tree, "kernels/formulas.py", "exec"), ns)  # noqa: S102
     for name in function_names():
         ns[name] = cuda.jit(device=True)(ns[name])

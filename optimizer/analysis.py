@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels import N_BINS, build_space, evaluate
+from kernels import build_space, evaluate
 from kernels.reference import evaluate_indices
 from kernels.space import default_calibration
 from problems import Problem

@@ -39,7 +39,9 @@ def test_every_bundled_example_validates(name):
 
 def test_problem_is_frozen(tiny_problem_dict):
     p = problems.problem_from_dict(tiny_problem_dict)
-    with pytest.raises(Exception):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="frozen"):
         p.name = "other"
 
 
