@@ -48,11 +48,17 @@ def _progress(quiet: bool, label: str, total: int | None = None):
     if quiet:
         yield lambda n=1: None
         return
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+    from rich.progress import (BarColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn,  # noqa: PLC0415
+                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.text import Text  # noqa: PLC0415
+
+    class RateColumn(ProgressColumn):
+        def render(self, task):
+            return Text(f"{task.speed:,.1f}/s" if task.speed else "")
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed:,.0f}/{task.total:,.0f}"), TimeElapsedColumn(),
-                  console=err, transient=True) as p:
+                  TextColumn("{task.completed:,.0f}/{task.total:,.0f}"), RateColumn(), TimeElapsedColumn(),
+                  TextColumn("eta"), TimeRemainingColumn(), console=err, transient=True) as p:
         task = p.add_task(label, total=total)
         yield lambda n=1: p.advance(task, n)
 

@@ -226,3 +226,12 @@ def test_hardware_without_a_published_tdp_plans_on_price_alone(tiny_problem_dict
     assert plan.status == "optimal"
     assert plan.total_cost_usd_per_hour > 0
     assert plan.totals["power_mw"] is None and plan.totals["tok_per_joule"] is None
+
+
+def test_a_time_limit_returns_the_best_plan_found_and_says_so():
+    p = problems.load("enterprise-mix")
+    plan = optimizer.solve(p, backend="numpy", time_limit_s=1e-3, marginal_values=False)
+    assert plan.status in ("optimal", "time_limit", "time_limit_no_plan")
+    if plan.status == "time_limit":
+        assert "time limit" in plan.message and plan.allocations
+        _check_constraints(p, plan)
