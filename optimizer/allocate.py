@@ -21,6 +21,7 @@ import contextlib
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,7 +142,9 @@ class Allocator:
         if self.integer:
             opts.update(MIP_OPTIONS, mip_rel_gap=float(mip_rel_gap))
         try:
-            with quiet_stdout():
+            with quiet_stdout(), warnings.catch_warnings():
+                # a time limit makes cvxpy warn "Solution may be inaccurate"; the status says it
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
                 self.problem.solve(solver=cp.HIGHS, enforce_dpp=True, **opts)
         except cp.error.SolverError as e:
             return SolveResult("error", None, None, time.perf_counter() - t0, None,
@@ -164,10 +167,25 @@ class Allocator:
         else:
             status = str(st)
         x = None if self.x.value is None else np.round(self.x.value).clip(min=0) if self.integer else np.clip(self.x.value, 0, None)
+        if status == "time_limit" and (x is None or not self.satisfies(x)):
+            # stopped before HiGHS had an incumbent: the values cvxpy hands back are no plan
+            status, x = "time_limit_no_plan", None
         obj = self.problem.value if status in ("optimal", "time_limit") else None
         msg = (f"HiGHS found no plan within the {time_limit_s:g} s time limit; give it more time"
                if status == "time_limit_no_plan" else "")
         return SolveResult(status, x, None if obj is None else float(obj), dt, gap, message=msg)
+
+    def satisfies(self, x, tol: float = 1e-6) -> bool:
+        """Does ``x`` meet every constraint at the current parameter values?"""
+        gpus = self.A_h.sum(axis=0)
+        cost = self.cost.value @ x
+        ok = (np.all(self.A_h @ x <= self.avail.value * (1 + tol) + tol)
+              and self.kw @ x <= self.power_cap_kw.value * (1 + tol) + tol
+              and cost <= self.budget.value * (1 + tol) + tol
+              and gpus @ x <= self.max_gpus.value * (1 + tol) + tol)
+        if self.objective == "min_cost":
+            ok = ok and np.all(self.A_w @ x >= self.demand.value * (1 - tol) - tol)
+        return bool(ok)
 
     def duals(self) -> dict:
         """Dual values after an LP solve (an Allocator built with ``integer=False``)."""

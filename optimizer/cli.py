@@ -152,7 +152,8 @@ def plan(problem: Optional[Path] = typer.Argument(None, help="problem file or bu
     if csv_dir is not None:
         _write_csvs(p, csv_dir)
     if not p.is_feasible:
-        raise CLIError(f"{prob.name}: infeasible: {p.message}", EXIT_INFEASIBLE)
+        what = "infeasible" if p.status == "infeasible" else f"no plan ({p.status})"
+        raise CLIError(f"{prob.name}: {what}: {p.message}", EXIT_INFEASIBLE)
     if not to_stdout_json:
         print_plan(p)
     if plot is not None:
@@ -410,7 +411,7 @@ def main(argv=None) -> int:
         app(args=args, prog_name="tokenfleet", standalone_mode=False)
         return EXIT_OK
     except CLIError as e:
-        err.print(f"[red]error[/]: {e}" if e.code != EXIT_INFEASIBLE else f"[red]infeasible[/]: {e}", markup=True)
+        err.print(f"error: {e}", markup=False)
         return e.code
     except (ProblemError, BackendUnavailable, PredictError, SweepError) as e:
         err.print(f"error: {e}", markup=False)
