@@ -14,8 +14,8 @@ import numpy as np
 
 from . import formulas
 from .cuda_source import kernel_source, points_kernel_source
-from .evaluate import N_BINS, Reduction
-from .numba_backend import TILE, chunks_of, decode_device_results
+from .device import DeviceOutputs, run_chunks
+from .evaluate import Reduction
 from .space import ConfigSpace
 
 THREADS = 256
@@ -40,31 +40,17 @@ def evaluate_cupy(space: ConfigSpace, chunk: int | None = None, progress=None, r
     k = _kernel(real, fast_math)
     dt = np.float32 if real == "float" else np.float64
     tabs = {n: cp.asarray(np.ascontiguousarray(v, dtype=dt)) for n, v in space.axis_tables().items()}
-    nf = len(space.wm_pairs) * len(space.hardware) * len(space.precisions)
-    grp_cost = cp.full(space.n_groups, np.uint64(0xFFFFFFFFFFFFFFFF), dtype=cp.uint64)
-    grp_tpj = cp.zeros(space.n_groups, dtype=cp.uint64)
-    front = cp.zeros(nf * N_BINS, dtype=cp.uint64)
-    counts = cp.zeros(2, dtype=cp.uint64)
-    nb, H = len(space.batches), len(space.hardware)
-    slab_size = space.size // (len(space.wm_pairs) * H)
-    compile_s, first = 0.0, True
-    for slab0, n_slabs in chunks_of(space, chunk or (1 << 30)):
-        n_local = n_slabs * slab_size
-        blocks = max(1, math.ceil(math.ceil(n_local / TILE) / THREADS))
-        tk = time.perf_counter()
-        k((blocks,), (THREADS,), (np.int32(slab0), np.int32(n_local), np.int64(slab0 * (slab_size // nb)),
-                                  np.int32(nb), np.int32(len(space.specs)), np.int32(len(space.modes)),
-                                  np.int32(len(space.tps)), np.int32(len(space.precisions)), np.int32(H),
-                                  tabs["prec"], tabs["tp"], tabs["mode"], tabs["spec"], tabs["batch"],
-                                  tabs["wm"], tabs["hw"], grp_cost, grp_tpj, front, counts))
+    out = DeviceOutputs.allocate(space, cp.asarray)
+
+    def launch(n_threads, scalars):
+        k((max(1, math.ceil(n_threads / THREADS)),), (THREADS,),
+          (*scalars, tabs["prec"], tabs["tp"], tabs["mode"], tabs["spec"], tabs["batch"], tabs["wm"], tabs["hw"],
+           *out.arrays()))
         cp.cuda.Device().synchronize()
-        if first:
-            compile_s, first = time.perf_counter() - tk, False
-        if progress is not None:
-            progress(n_local)
+
+    compile_s = run_chunks(space, chunk, launch, progress)
     red = Reduction.empty(space, "cupy")
-    decode_device_results(space, red, cp.asnumpy(grp_cost), cp.asnumpy(grp_tpj), cp.asnumpy(front), cp.asnumpy(counts))
-    red.n_evaluated = space.size
+    out.decode_into(space, red, cp.asnumpy)
     red.elapsed_s = time.perf_counter() - t0
     red.compile_s = compile_s
     return red

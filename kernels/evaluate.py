@@ -48,8 +48,7 @@ class Reduction:
 
     @classmethod
     def empty(cls, space: ConfigSpace, backend: str) -> "Reduction":
-        ng = space.n_groups
-        nf = len(space.wm_pairs) * len(space.hardware) * len(space.precisions)
+        ng, nf = space.n_groups, space.n_frontier_groups
         return cls(space=space, best_cost_idx=np.full(ng, -1, np.int64), best_cost=np.full(ng, np.inf),
                    best_tpj_idx=np.full(ng, -1, np.int64), best_tpj=np.full(ng, -np.inf),
                    frontier_val=np.full((nf, N_BINS), -np.inf), frontier_idx=np.full((nf, N_BINS), -1, np.int64),
@@ -111,12 +110,11 @@ def evaluate_numpy(space: ConfigSpace, chunk: int = DEFAULT_CHUNK, progress=None
     """Reference evaluation in float64, walking the space in chunks of whole groups."""
     red = Reduction.empty(space, "numpy")
     nb = len(space.batches)
-    inner_f = space.size // (len(space.wm_pairs) * len(space.hardware) * len(space.precisions))
-    n_slabs = len(space.wm_pairs) * len(space.hardware)
-    slab_size = space.size // max(n_slabs, 1)
+    inner_f = space.frontier_group_size
+    slab_size = space.slab_size
     step = max(nb, (chunk // nb) * nb)
     t0 = time.perf_counter()
-    for slab in range(n_slabs):
+    for slab in range(space.n_slabs):
         for lo in range(0, slab_size, step):
             hi = min(slab_size, lo + step)
             res = evaluate_slab_range(space, slab, lo, hi)

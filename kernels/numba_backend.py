@@ -29,20 +29,30 @@ import time
 import numpy as np
 
 from . import formulas
+from .device import TILE, DeviceOutputs, run_chunks
 from .evaluate import N_BINS, Reduction
 from .space import CONFIG_ARGS, HW_FIELDS, MTP_DRAFT_TOKENS, WM_FIELDS, ConfigSpace, _HW_EVAL, _WM_EVAL
 
-TILE = 16
 THREADS = 128
 _CACHE: dict = {}
 _OUT = {name: i for i, name in enumerate(formulas.OUTPUTS)}
 
 
-def _kernel_source() -> str:
-    wm = {f: i for i, f in enumerate(WM_FIELDS)}
-    hw = {f: i for i, f in enumerate(HW_FIELDS)}
+_WM_COL = {f: i for i, f in enumerate(WM_FIELDS)}
+_HW_COL = {f: i for i, f in enumerate(HW_FIELDS)}
+
+
+def _eval_args() -> str:
+    """The call arguments of ``evaluate_config`` inside a kernel that has decoded the axis
+    indices (wmi, hi, p, t, m, s, b), in the order of the function's signature."""
     cfg = dict(batch="batch_t[b]", tp="tp_t[t]", dep="mode_t[m]", prec="prec_t[p]", draft="spec_t[s] * DRAFT")
-    args = [cfg[a] for a in CONFIG_ARGS] + [f"wm_t[wmi, {wm[f]}]" for f in _WM_EVAL] + [f"hw_t[hi, {hw[f]}]" for f in _HW_EVAL]
+    args = ([cfg[a] for a in CONFIG_ARGS] + [f"wm_t[wmi, {_WM_COL[f]}]" for f in _WM_EVAL]
+            + [f"hw_t[hi, {_HW_COL[f]}]" for f in _HW_EVAL])
+    return ", ".join(args)
+
+
+def _kernel_source() -> str:
+    wm = _WM_COL
     o = _OUT
     return f'''
 def flush(grp_cost, grp_tpj, g, best_c, best_cb, best_t, best_tb):
@@ -59,7 +69,6 @@ def kernel(slab0, n_local, group0, nb, nS, nM, nT, nP, H, prec_t, tp_t, mode_t, 
     j0 = tid * TILE
     j1 = min(j0 + TILE, n_local)
     slab_size = nP * nT * nM * nS * nb
-    inner_f = nT * nM * nS * nb
     cur_g = -1
     best_c = INF
     best_cb = 0
@@ -93,7 +102,7 @@ def kernel(slab0, n_local, group0, nb, nS, nM, nT, nP, H, prec_t, tp_t, mode_t, 
                              wm_t[wmi, {wm["is_moe"]}], wm_t[wmi, {wm["has_mtp"]}])
         if valid < HALF:
             continue
-        res = evaluate_config({", ".join(args)})
+        res = evaluate_config({_eval_args()})
         status = res[{o["status"]}]
         if status < HALF:
             continue
@@ -125,10 +134,6 @@ def kernel(slab0, n_local, group0, nb, nS, nM, nT, nP, H, prec_t, tp_t, mode_t, 
 
 
 def _points_source() -> str:
-    wm = {f: i for i, f in enumerate(WM_FIELDS)}
-    hw = {f: i for i, f in enumerate(HW_FIELDS)}
-    cfg = dict(batch="batch_t[b]", tp="tp_t[t]", dep="mode_t[m]", prec="prec_t[p]", draft="spec_t[s] * DRAFT")
-    args = [cfg[a] for a in CONFIG_ARGS] + [f"wm_t[wmi, {wm[f]}]" for f in _WM_EVAL] + [f"hw_t[hi, {hw[f]}]" for f in _HW_EVAL]
     n_out = len(formulas.OUTPUTS)
     stores = "\n".join(f"        out[{i}, k] = res[{i}]" for i in range(n_out))
     return f'''
@@ -142,7 +147,7 @@ def points(axes, prec_t, tp_t, mode_t, spec_t, batch_t, wm_t, hw_t, out):
         m = axes[k, 4]
         s = axes[k, 5]
         b = axes[k, 6]
-        res = evaluate_config({", ".join(args)})
+        res = evaluate_config({_eval_args()})
 {stores}
 '''
 
@@ -197,86 +202,26 @@ def _sim_bits(x):
     return int(np.array(x, dtype=np.float32).view(np.int32))
 
 
-def _bits_to_float(k: np.ndarray) -> np.ndarray:
-    return (k >> np.uint64(32)).astype(np.uint32).view(np.float32).astype(np.float64)
-
-
-def chunks_of(space: ConfigSpace, max_local: int):
-    """(slab0, n_slabs) ranges of whole slabs with fewer than ``max_local`` configurations."""
-    n_slabs = len(space.wm_pairs) * len(space.hardware)
-    slab_size = space.size // max(n_slabs, 1)
-    per = max(1, max_local // max(slab_size, 1))
-    if slab_size >= 2**31:
-        raise ValueError("a (workload, hardware) slab exceeds 2^31 configurations; reduce the batch grid")
-    for s0 in range(0, n_slabs, per):
-        yield s0, min(per, n_slabs - s0)
-
-
-def decode_device_results(space: ConfigSpace, red: Reduction, grp_cost, grp_tpj, front, counts) -> None:
-    """Turn the packed device keys into the Reduction arrays (host side, small)."""
-    nb = len(space.batches)
-    empty_min = np.uint64(0xFFFFFFFFFFFFFFFF)
-    ok = grp_cost != empty_min
-    g = np.arange(grp_cost.size, dtype=np.int64)
-    red.best_cost_idx = np.where(ok, g * nb + (grp_cost & np.uint64(0xFFFFFFFF)).astype(np.int64), -1)
-    red.best_cost = np.where(ok, _bits_to_float(grp_cost), np.inf)
-    okt = grp_tpj != np.uint64(0)
-    red.best_tpj_idx = np.where(okt, g * nb + (np.uint64(0xFFFFFFFF) - (grp_tpj & np.uint64(0xFFFFFFFF))).astype(np.int64), -1)
-    red.best_tpj = np.where(okt, _bits_to_float(grp_tpj), -np.inf)
-    inner_f = space.size // (len(space.wm_pairs) * len(space.hardware) * len(space.precisions))
-    f = front.reshape(-1, N_BINS)
-    okf = f != np.uint64(0)
-    fg = np.arange(f.shape[0], dtype=np.int64)[:, None]
-    off = (np.uint64(0xFFFFFFFF) - (f & np.uint64(0xFFFFFFFF))).astype(np.int64)
-    red.frontier_idx = np.where(okf, fg * inner_f + off, -1)
-    red.frontier_val = np.where(okf, _bits_to_float(f), -np.inf)
-    red.n_fit = int(counts[0])
-    red.n_meet = int(counts[1])
-
-
 def evaluate_numba(space: ConfigSpace, chunk: int | None = None, progress=None, dtype: str = "float32") -> Reduction:
     """Evaluate ``space`` with the Numba-CUDA kernel (or the CUDA simulator in tests)."""
     from . import _numba_compat  # noqa: F401
     from numba import cuda  # noqa: PLC0415
-
-    t0 = time.perf_counter()
-    kern, ft = _build(dtype)
-    npdt = np.float32 if dtype == "float32" else np.float64
-    tabs = space.axis_tables()
-    d = {k: cuda.to_device(np.ascontiguousarray(v, dtype=npdt)) for k, v in tabs.items()}
-    n_groups = space.n_groups
-    nf = len(space.wm_pairs) * len(space.hardware) * len(space.precisions)
-    grp_cost = cuda.to_device(np.full(n_groups, 0xFFFFFFFFFFFFFFFF, dtype=np.uint64))
-    grp_tpj = cuda.to_device(np.zeros(n_groups, dtype=np.uint64))
-    front = cuda.to_device(np.zeros(nf * N_BINS, dtype=np.uint64))
-    counts = cuda.to_device(np.zeros(2, dtype=np.uint64))
-    nb = len(space.batches)
-    H = len(space.hardware)
-    slab_size = space.size // (len(space.wm_pairs) * H)
-    compile_s = 0.0
-    first = True
-    for slab0, n_slabs in chunks_of(space, chunk or (1 << 30)):
-        n_local = n_slabs * slab_size
-        threads = math.ceil(n_local / TILE)
-        blocks = max(1, math.ceil(threads / THREADS))
-        tk = time.perf_counter()
-        kern[blocks, THREADS](np.int32(slab0), np.int32(n_local), np.int64(slab0 * (slab_size // nb)),
-                              np.int32(nb), np.int32(len(space.specs)), np.int32(len(space.modes)),
-                              np.int32(len(space.tps)), np.int32(len(space.precisions)), np.int32(H),
-                              d["prec"], d["tp"], d["mode"], d["spec"], d["batch"], d["wm"], d["hw"],
-                              grp_cost, grp_tpj, front, counts)
-        cuda.synchronize()
-        if first:
-            compile_s = time.perf_counter() - tk
-            first = False
-        if progress is not None:
-            progress(n_local)
     from numba.core import config  # noqa: PLC0415
 
+    t0 = time.perf_counter()
+    kern, _ = _build(dtype)
+    npdt = np.float32 if dtype == "float32" else np.float64
+    d = {k: cuda.to_device(np.ascontiguousarray(v, dtype=npdt)) for k, v in space.axis_tables().items()}
+    out = DeviceOutputs.allocate(space, lambda a: cuda.to_device(a))
+
+    def launch(n_threads, scalars):
+        kern[max(1, math.ceil(n_threads / THREADS)), THREADS](
+            *scalars, d["prec"], d["tp"], d["mode"], d["spec"], d["batch"], d["wm"], d["hw"], *out.arrays())
+        cuda.synchronize()
+
+    compile_s = run_chunks(space, chunk, launch, progress)
     red = Reduction.empty(space, "numba-cuda (simulator)" if config.ENABLE_CUDASIM else "numba-cuda")
-    decode_device_results(space, red, grp_cost.copy_to_host(), grp_tpj.copy_to_host(), front.copy_to_host(),
-                          counts.copy_to_host())
-    red.n_evaluated = space.size
+    out.decode_into(space, red, lambda a: a.copy_to_host())
     red.elapsed_s = time.perf_counter() - t0
     red.compile_s = compile_s
     return red

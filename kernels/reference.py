@@ -15,23 +15,32 @@ _WM_POS = {f: i for i, f in enumerate(WM_FIELDS)}
 _HW_POS = {f: i for i, f in enumerate(HW_FIELDS)}
 
 
+def _arguments(space: ConfigSpace, p, t, m, s, batch, wm_value, hw_value):
+    """Argument list of ``formulas.evaluate_config`` and the validity mask.
+
+    ``p, t, m, s`` are axis indices (arrays), ``batch`` the batch values, and ``wm_value(field)`` /
+    ``hw_value(field)`` return a workload-model / hardware table value (array or scalar).
+    """
+    tp = space.tps.astype(np.float64)[t]
+    dep = space.modes.astype(np.float64)[m]
+    spec = space.specs.astype(np.float64)[s]
+    prec = space.precisions.astype(np.float64)[p]
+    cfg = dict(batch=batch, tp=tp, dep=dep, prec=prec, draft=spec * MTP_DRAFT_TOKENS)
+    args = [cfg[a] for a in CONFIG_ARGS]
+    args += [wm_value(f) for f in _WM_EVAL]
+    args += [hw_value(f) for f in _HW_EVAL]
+    valid = formulas.config_valid(prec, tp, dep, spec, wm_value("allow_bf16"), wm_value("allow_fp8"),
+                                  wm_value("allow_fp4"), wm_value("is_moe"), wm_value("has_mtp"))
+    return args, valid
+
+
 def gather(space: ConfigSpace, idx: np.ndarray):
     """Argument arrays for ``formulas.evaluate_config`` and the validity of each index."""
     wm, h, p, t, m, s, b = space.decode(idx)
-    tp = space.tps[t].astype(np.float64)
-    dep = space.modes[m].astype(np.float64)
-    spec = space.specs[s].astype(np.float64)
-    prec = space.precisions[p].astype(np.float64)
-    cfg = dict(batch=space.batches[b], tp=tp, dep=dep, prec=prec, draft=spec * MTP_DRAFT_TOKENS)
     W = space.wm_table[wm]
     H = space.hw_table[h]
-    args = [cfg[a] for a in CONFIG_ARGS]
-    args += [W[:, _WM_POS[f]] for f in _WM_EVAL]
-    args += [H[:, _HW_POS[f]] for f in _HW_EVAL]
-    valid = formulas.config_valid(prec, tp, dep, spec, W[:, _WM_POS["allow_bf16"]],
-                                  W[:, _WM_POS["allow_fp8"]], W[:, _WM_POS["allow_fp4"]],
-                                  W[:, _WM_POS["is_moe"]], W[:, _WM_POS["has_mtp"]])
-    return args, valid
+    return _arguments(space, p, t, m, s, space.batches[b],
+                      lambda f: W[:, _WM_POS[f]], lambda f: H[:, _HW_POS[f]])
 
 
 def evaluate_indices(space: ConfigSpace, idx) -> dict[str, np.ndarray]:
@@ -52,33 +61,17 @@ def evaluate_slab_range(space: ConfigSpace, slab: int, lo: int, hi: int) -> dict
     faster than gathering them per configuration; the result equals ``evaluate_indices`` on the
     same global indices.
     """
-    n_hw = len(space.hardware)
-    wm, h = divmod(slab, n_hw)
-    nb, nS, nM, nT = len(space.batches), len(space.specs), len(space.modes), len(space.tps)
+    nb = len(space.batches)
     if lo % nb or (hi % nb and hi != lo):
         raise ValueError("slab ranges must hold whole groups (multiples of the batch axis)")
+    wm, h = divmod(slab, len(space.hardware))
     # group-level axes as (G, 1) columns and the batch axis as a (1, B) row: every intermediate
     # that does not depend on the batch is computed once per group, then broadcast
-    r = np.arange(lo // nb, hi // nb, dtype=np.int32)
-    s = r % nS
-    r = r // nS
-    m = r % nM
-    r = r // nM
-    t = r % nT
-    p = r // nT
-    tp = space.tps.astype(np.float64)[t][:, None]
-    dep = space.modes.astype(np.float64)[m][:, None]
-    spec = space.specs.astype(np.float64)[s][:, None]
-    prec = space.precisions.astype(np.float64)[p][:, None]
-    batch = space.batches[None, :]
-    cfg = dict(batch=batch, tp=tp, dep=dep, prec=prec, draft=spec * MTP_DRAFT_TOKENS)
+    _, _, p, t, m, s, _ = space.decode(slab * space.slab_size + np.arange(lo, hi, nb, dtype=np.int64))
     W = space.wm_table[wm]
     H = space.hw_table[h]
-    args = [cfg[a] for a in CONFIG_ARGS]
-    args += [W[_WM_POS[f]] for f in _WM_EVAL]
-    args += [H[_HW_POS[f]] for f in _HW_EVAL]
-    valid = formulas.config_valid(prec, tp, dep, spec, W[_WM_POS["allow_bf16"]], W[_WM_POS["allow_fp8"]],
-                                  W[_WM_POS["allow_fp4"]], W[_WM_POS["is_moe"]], W[_WM_POS["has_mtp"]])
+    args, valid = _arguments(space, p[:, None], t[:, None], m[:, None], s[:, None], space.batches[None, :],
+                             lambda f: W[_WM_POS[f]], lambda f: H[_HW_POS[f]])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = formulas.evaluate_config(*args)
     shape = (len(p), nb)

@@ -193,7 +193,26 @@ class ConfigSpace:
 
     @property
     def n_groups(self) -> int:
+        """Configurations without their batch (runs of ``len(batches)`` consecutive indices)."""
         return self.size // len(self.batches)
+
+    @property
+    def n_slabs(self) -> int:
+        """(workload-model, hardware) pairs: the outer two axes."""
+        return len(self.wm_pairs) * len(self.hardware)
+
+    @property
+    def slab_size(self) -> int:
+        return self.size // max(self.n_slabs, 1)
+
+    @property
+    def n_frontier_groups(self) -> int:
+        """(workload-model, hardware, precision) triples, one frontier each."""
+        return self.n_slabs * len(self.precisions)
+
+    @property
+    def frontier_group_size(self) -> int:
+        return self.size // max(self.n_frontier_groups, 1)
 
     def axis_tables(self) -> dict[str, np.ndarray]:
         """The small arrays a kernel needs (float64)."""
