@@ -63,6 +63,26 @@ class SolveResult:
     message: str = ""
 
 
+def allocation_matrices(candidates: list[dict], workloads: list[dict], hardware: list[str]):
+    """Constraint data of the allocation, one column per candidate.
+
+    Returns (A_w, A_h, gpus, kw): capacity toward each workload (rows in ``workloads`` order),
+    GPUs of each hardware type (rows in ``hardware`` order), GPUs per replica, and all-in kW per
+    replica (unknown power, from a TDP that is not published, counts as 0: the schema refuses
+    power limits for such hardware).
+    """
+    wi = {w["workload"]: i for i, w in enumerate(workloads)}
+    hi = {h: i for i, h in enumerate(hardware)}
+    A_w = np.zeros((len(workloads), len(candidates)))
+    A_h = np.zeros((len(hardware), len(candidates)))
+    for j, c in enumerate(candidates):
+        A_w[wi[c["workload"]], j] = c["capacity_per_replica"]
+        A_h[hi[c["hardware"]], j] = c["gpus_per_replica"]
+    gpus = np.array([c["gpus_per_replica"] for c in candidates], dtype=float)
+    kw = np.nan_to_num(np.array([c["power_kw_per_replica"] for c in candidates], dtype=float))
+    return A_w, A_h, gpus, kw
+
+
 class Allocator:
     """The allocation model for one candidate table, reusable across parameter values."""
 
@@ -77,20 +97,10 @@ class Allocator:
         self.objective = objective
         self.integer = integer
         n, nw, nh = len(candidates), len(workloads), len(hardware)
-        wi = {w["workload"]: i for i, w in enumerate(workloads)}
-        hi = {h: i for i, h in enumerate(hardware)}
-        A_w = np.zeros((nw, n))          # capacity of candidate c toward workload w
-        A_h = np.zeros((nh, n))          # GPUs of hardware h used by candidate c
-        for j, c in enumerate(candidates):
-            A_w[wi[c["workload"]], j] = c["capacity_per_replica"]
-            A_h[hi[c["hardware"]], j] = c["gpus_per_replica"]
-        self.A_w, self.A_h = A_w, A_h
-        gpus = np.array([c["gpus_per_replica"] for c in candidates], dtype=float)
-        kw = np.nan_to_num(np.array([c["power_kw_per_replica"] for c in candidates], dtype=float))
-        self.kw = kw
+        A_w, A_h, gpus, kw = allocation_matrices(candidates, workloads, hardware)
+        self.A_w, self.A_h, self.gpus, self.kw = A_w, A_h, gpus, kw
         # tokens/s of output per unit of served capacity, per workload
-        self.tok_per_unit = np.array([1.0 if w["capacity_unit"] == "output_tok_s" else w["output_tokens"]
-                                      for w in workloads], dtype=float)
+        self.tok_per_unit = np.array([w["output_tok_per_unit"] for w in workloads], dtype=float)
 
         self.x = cp.Variable(n, integer=integer, name="replicas") if n else None
         self.demand = cp.Parameter(nw, nonneg=True, name="demand")
@@ -177,7 +187,7 @@ class Allocator:
 
     def satisfies(self, x, tol: float = 1e-6) -> bool:
         """Does ``x`` meet every constraint at the current parameter values?"""
-        gpus = self.A_h.sum(axis=0)
+        gpus = self.gpus
         cost = self.cost.value @ x
         ok = (np.all(self.A_h @ x <= self.avail.value * (1 + tol) + tol)
               and self.kw @ x <= self.power_cap_kw.value * (1 + tol) + tol

@@ -38,7 +38,7 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
         out_rep = out_gpu * tp
         req_rep = float(res["requests_per_s_per_replica"][k])
         unit = w.capacity_unit
-        cap = (out_rep if unit == "output_tok_s" else req_rep) * u
+        cap = out_rep / w.output_tok_per_unit * u       # = requests/s per replica when unit is requests
         cost_gpu_h = float(res["cost_usd_per_mtok_output"][k]) * 3600.0 * out_gpu / 1e6
         rows.append(dict(
             candidate=-1, workload=w.name, model=d["model"], hardware=d["hardware"],

@@ -31,7 +31,8 @@ class Prepared:
 
 def workload_rows(problem: Problem) -> list[dict]:
     return [dict(workload=w.name, models=list(w.candidate_models()), demand=w.demand_value,
-                 capacity_unit=w.capacity_unit, output_tokens=w.output_tokens, input_tokens=w.input_tokens,
+                 capacity_unit=w.capacity_unit, output_tok_per_unit=w.output_tok_per_unit,
+                 output_tokens=w.output_tokens, input_tokens=w.input_tokens,
                  value_usd_per_mtok=w.value_usd_per_mtok) for w in problem.workloads]
 
 
@@ -61,8 +62,7 @@ def parameter_values(problem: Problem, cands: list[dict], base_problem: Problem 
     cost = np.array([max(c["cost_usd_per_hour_per_replica"] + delta.get(c["hardware"], 0.0) * c["gpus_per_replica"], 0.0)
                      for c in cands])
     demand = np.array([w.demand_value for w in problem.workloads])
-    value = np.array([(w.value_usd_per_mtok or 0.0) * 3600.0 / 1e6
-                      * (1.0 if w.capacity_unit == "output_tok_s" else w.output_tokens) for w in problem.workloads])
+    value = np.array([(w.value_usd_per_mtok or 0.0) * 3600.0 / 1e6 * w.output_tok_per_unit for w in problem.workloads])
     c = problem.constraints
     # inventory in the allocation's hardware order (the base problem's)
     available = {h.id: h.available for h in problem.hardware}
@@ -165,8 +165,7 @@ def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np
     wrows, out_tok, tot_tok = [], 0.0, 0.0
     for w, wr in zip(problem.workloads, prep.workloads):
         served = min(cap_w[w.name], w.demand_value)
-        per_unit_out = 1.0 if w.capacity_unit == "output_tok_s" else w.output_tokens
-        o = served * per_unit_out
+        o = served * w.output_tok_per_unit
         out_tok += o
         tot_tok += o * (1.0 + w.input_tokens / w.output_tokens)
         wrows.append(dict(workload=w.name, demand=w.demand_value, capacity_unit=w.capacity_unit,
@@ -200,9 +199,8 @@ def _marginal_values(prep: Prepared, problem: Problem, params: dict) -> dict:
     d = lp.duals()
     out = dict(status="optimal", lp_objective=r.objective, lp_solve_s=r.solve_s, workloads={}, hardware={})
     for i, w in enumerate(problem.workloads):
-        per_unit_out = 1.0 if w.capacity_unit == "output_tok_s" else w.output_tokens
         lam = float(d["demand"][i]) if d["demand"] is not None else float("nan")
-        usd_h_per_tok_s = abs(lam) / per_unit_out
+        usd_h_per_tok_s = abs(lam) / w.output_tok_per_unit
         out["workloads"][w.name] = dict(
             usd_per_hour_per_unit=abs(lam), capacity_unit=w.capacity_unit,
             usd_per_hour_per_mtok_s=usd_h_per_tok_s * 1e6,
@@ -254,11 +252,9 @@ def _elastic_diagnosis(prep: Prepared, problem: Problem, params: dict) -> list[d
     """Which limits bind and by how much: minimize the relative relaxation of every limit."""
     import cvxpy as cp  # noqa: PLC0415
 
-    from .allocate import MIP_OPTIONS, quiet_stdout
+    from .allocate import MIP_OPTIONS, allocation_matrices, quiet_stdout
 
-    alloc = Allocator(prep.candidates, prep.workloads, prep.hardware, "min_cost")
-    A_w, A_h, kw = alloc.A_w, alloc.A_h, alloc.kw
-    gpus = np.array([c["gpus_per_replica"] for c in prep.candidates], dtype=float)
+    A_w, A_h, gpus, kw = allocation_matrices(prep.candidates, prep.workloads, prep.hardware)
     cost = params["cost"]
     x = cp.Variable(len(prep.candidates), integer=True)
     s_h = cp.Variable(len(prep.hardware), nonneg=True)

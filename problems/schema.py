@@ -128,6 +128,11 @@ class Workload(_Strict):
         return "output_tok_s" if self.demand.output_tok_s is not None else "requests_per_s"
 
     @property
+    def output_tok_per_unit(self) -> float:
+        """Output tokens/s carried by one unit of ``capacity_unit`` (1, or tokens per request)."""
+        return 1.0 if self.capacity_unit == "output_tok_s" else float(self.output_tokens)
+
+    @property
     def demand_value(self) -> float:
         """Demand in ``capacity_unit``."""
         return self.demand.output_tok_s if self.demand.output_tok_s is not None else self.requests_per_s

@@ -22,7 +22,8 @@ def cand(w, hw, cap, cost, kw=1.0, gpus=1, idx=0):
 
 
 def wl(name, unit="requests_per_s", osl=100):
-    return dict(workload=name, capacity_unit=unit, output_tokens=osl)
+    return dict(workload=name, capacity_unit=unit, output_tokens=osl,
+                output_tok_per_unit=1.0 if unit == "output_tok_s" else float(osl))
 
 
 def solve_small(cands, demand, avail=None, power=None, budget=None, hw=("a", "b"), objective="min_cost", value=None):
