@@ -93,10 +93,8 @@ class SweepSpec:
             if not a.values:
                 raise SweepError(f"{a.path}: no values")
             for v in a.values:
-                d = copy.deepcopy(self.base)
-                set_path(d, a.path, v)
                 try:
-                    problem_from_dict(d, f"{self.source} with {a.path}={v!r}")
+                    problem_from_dict(apply_values(self.base, {a.path: v}), f"{self.source} with {a.path}={v!r}")
                 except ProblemError as e:
                     raise SweepError(str(e)) from None
 
@@ -209,6 +207,14 @@ def set_path(d: dict, path: str, value) -> None:
         raise SweepError(f"{path}: {'.'.join(parts[:-1])} is not a mapping")
 
 
+def apply_values(base: dict, values: dict) -> dict:
+    """A copy of the problem mapping ``base`` with each dotted path set to its value."""
+    d = copy.deepcopy(base)
+    for p, v in values.items():
+        set_path(d, p, v)
+    return d
+
+
 def is_parameter_path(path: str, base: dict) -> bool:
     if any(re.fullmatch(p, path) for p in _PARAM_PATTERNS):
         return True
@@ -233,19 +239,13 @@ def solve_batch(base: dict, source: str, scenarios: list[dict], backend: str = "
     from .allocate import Allocator  # noqa: PLC0415
     from .solve import prepare, solve_prepared  # noqa: PLC0415
 
-    first = copy.deepcopy(base)
-    for p, v in scenarios[0]["values"].items():
-        set_path(first, p, v)
-    p0 = problem_from_dict(first, source)
+    p0 = problem_from_dict(apply_values(base, scenarios[0]["values"]), source)
     prep = prepare(p0, backend)
     alloc = Allocator(prep.candidates, prep.workloads, prep.hardware, p0.objective) if prep.candidates else None
     rows = []
     for sc in scenarios:
         t0 = time.perf_counter()
-        d = copy.deepcopy(base)
-        for p, v in sc["values"].items():
-            set_path(d, p, v)
-        prob = problem_from_dict(d, source)
+        prob = problem_from_dict(apply_values(base, sc["values"]), source)
         plan = solve_prepared(prep, prob, alloc, base_problem=p0, marginal_values=False, time_limit_s=30.0,
                               mip_rel_gap=mip_rel_gap)
         row = plan_row(sc, plan, time.perf_counter() - t0)
@@ -268,14 +268,14 @@ def plan_row(sc: dict, plan, elapsed_s: float) -> dict:
                total_gpus=t.get("total_gpus"), power_mw=t.get("power_mw"),
                solver_status=plan.solver.get("status"), mip_gap=plan.solver.get("mip_gap"),
                message=plan.message[:300])
-    for h, n in (t.get("gpus_by_type") or {}).items():
+    gpus = t.get("gpus_by_type") or {}
+    for h, n in gpus.items():
         row[f"gpus.{h}"] = n
     by_w: dict = {}
     for a in plan.allocations:
         by_w.setdefault(a["workload"], set()).add(a["hardware"])
     for w, hs in by_w.items():
         row[f"hardware.{w}"] = "+".join(sorted(hs))
-    gpus = t.get("gpus_by_type") or {}
     row["hardware"] = max(gpus, key=gpus.get) if gpus else None
     row["elapsed_s"] = elapsed_s
     return row
