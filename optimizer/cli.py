@@ -42,6 +42,11 @@ def _load(path):
     return problems.load(path if path is not None else problems.DEFAULT_EXAMPLE)
 
 
+def _count_text(completed: float, total: float | None) -> str:
+    """'done/total', or just 'done' while the total is unknown."""
+    return f"{completed:,.0f}" if total is None else f"{completed:,.0f}/{total:,.0f}"
+
+
 @contextlib.contextmanager
 def _progress(quiet: bool, label: str, total: int | None = None):
     """A rich progress bar on stderr; yields a callback taking a number of completed units."""
@@ -52,13 +57,17 @@ def _progress(quiet: bool, label: str, total: int | None = None):
                                TimeElapsedColumn, TimeRemainingColumn)
     from rich.text import Text  # noqa: PLC0415
 
+    class CountColumn(ProgressColumn):
+        def render(self, task):
+            return Text(_count_text(task.completed, task.total))
+
     class RateColumn(ProgressColumn):
         def render(self, task):
             return Text(f"{task.speed:,.1f}/s" if task.speed else "")
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed:,.0f}/{task.total:,.0f}"), RateColumn(), TimeElapsedColumn(),
-                  TextColumn("eta"), TimeRemainingColumn(), console=err, transient=True) as p:
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), CountColumn(), RateColumn(),
+                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err,
+                  transient=True) as p:
         task = p.add_task(label, total=total)
         yield lambda n=1: p.advance(task, n)
 

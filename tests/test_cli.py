@@ -1,6 +1,7 @@
 """The command line: every command, every exit code, every bundled example through plan and frontier."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -163,3 +164,36 @@ def test_internal_errors_exit_1_without_traceback(monkeypatch, capsys):
     monkeypatch.setattr(optimizer, "solve", boom)
     code, out, err = run(["plan", "-q"], capsys)
     assert code == 1 and "internal error" in err and "kaboom" in err and "Traceback" not in err
+
+
+def test_progress_count_renders_without_a_known_total():
+    from optimizer.cli import _count_text
+
+    assert _count_text(5, None) == "5"
+    assert _count_text(1500, 3000) == "1,500/3,000"
+
+
+# Python >= 3.12 warns about fork() in a process with threads; the child only execs
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_compare_with_a_progress_bar_on_a_terminal(tmp_path):
+    """The progress bar only renders on a terminal: run compare under a pseudo-terminal."""
+    import pty
+
+    out = []
+    pid, fd = pty.fork()
+    if pid == 0:  # child
+        os.chdir(tmp_path)
+        os.execv(sys.executable, [sys.executable, "-m", "optimizer.cli", "compare", "hopper-vs-blackwell",
+                                  "--hardware", "h200-sxm,gb300-nvl72"])
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        out.append(data)
+    _, status = os.waitpid(pid, 0)
+    text = b"".join(out).decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text[-2000:]
+    assert "internal error" not in text and "advantage" in text
