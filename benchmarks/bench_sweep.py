@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -26,6 +27,8 @@ def main() -> int:
     ap.add_argument("--axes", default="demand-price", help="demand-price | sla (changes the candidate set)")
     ap.add_argument("--backend", default="numpy")
     ap.add_argument("--mip-gap", type=float, default=1e-4)
+    ap.add_argument("--no-brackets", action="store_true", help="solve every scenario's MILP")
+    ap.add_argument("--keep", help="copy the result table here (e.g. to compare two runs)")
     a = ap.parse_args()
     n = a.n
     if a.axes == "sla":
@@ -40,10 +43,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "sweep.csv"
         t = time.perf_counter()
-        s = run_sweep(sp, out, workers=a.workers, backend=a.backend, mip_rel_gap=a.mip_gap)
+        s = run_sweep(sp, out, workers=a.workers, backend=a.backend, mip_rel_gap=a.mip_gap, brackets=not a.no_brackets)
         wall = time.perf_counter() - t
         rows = read_table(out)
-    print(json.dumps(dict(scenarios=len(rows), axes=a.axes, backend=a.backend, workers=a.workers, mip_gap=a.mip_gap, wall_s=round(wall, 1),
+        if a.keep:
+            shutil.copy(out, a.keep)
+    print(json.dumps(dict(scenarios=len(rows), axes=a.axes, backend=a.backend, workers=a.workers, mip_gap=a.mip_gap,
+                          brackets=not a.no_brackets, milps=sum(r["method"] == "milp" for r in rows), wall_s=round(wall, 1),
                           per_scenario_s=round(wall / len(rows), 4), feasible=sum(r["status"] == "optimal" for r in rows),
                           mean_cost_usd_per_hour=sum(r["total_cost_usd_per_hour"] or 0 for r in rows) / len(rows),
                           summary=s)))

@@ -28,9 +28,33 @@ import numpy as np
 
 BIG = 1e12
 # HiGHS spends most of its time on these small covering MILPs in root heuristics and a restart;
-# without the feasibility-jump heuristic and the restart, 20 enterprise instances re-solve in
-# 0.19 s on average instead of 0.29 s, to the same optima (benchmarks/RESULTS.md).
-MIP_OPTIONS = dict(mip_heuristic_run_feasibility_jump=False, mip_allow_restart=False)
+# without the feasibility-jump heuristic, the restart and the root reduced-cost heuristic, the
+# enterprise sweep's instances solve in 0.15 s on average instead of 0.25 s, to the same optima
+# (benchmarks/RESULTS.md). One thread: HiGHS returns a different one of several equally good
+# plans with 1 and with 2 threads, so a plan would depend on the machine's core count; with one
+# thread it does not, and sweeps get their parallelism from solving scenarios side by side.
+HIGHS_OPTIONS = dict(threads=1)
+MIP_OPTIONS = dict(HIGHS_OPTIONS, mip_heuristic_run_feasibility_jump=False, mip_allow_restart=False,
+                   mip_heuristic_run_root_reduced_cost=False)
+
+
+def highs_solve(problem, **opts) -> None:
+    """``problem.solve`` with HiGHS on one thread (``opts`` are HiGHS options).
+
+    HiGHS refuses a thread count other than the one its process-wide scheduler was started
+    with (by an earlier solve in this process with other options, e.g. a caller's own cvxpy
+    model); the scheduler is then reset once and the solve retried.
+    """
+    import cvxpy as cp  # noqa: PLC0415
+
+    opts = dict(HIGHS_OPTIONS, **opts)
+    try:
+        problem.solve(solver=cp.HIGHS, **opts)
+    except cp.error.SolverError:
+        import highspy  # noqa: PLC0415
+
+        highspy.Highs.resetGlobalScheduler(True)
+        problem.solve(solver=cp.HIGHS, **opts)
 
 
 @contextlib.contextmanager
@@ -61,6 +85,8 @@ class SolveResult:
     mip_gap: float | None
     solver: str = "HIGHS"
     message: str = ""
+    dual_bound: float | None = None   # proven lower bound on a min_cost objective (MILP)
+    method: str = "milp"              # milp | bracket (certified from other solves, optimizer.brackets)
 
 
 def allocation_matrices(candidates: list[dict], workloads: list[dict], hardware: list[str]):
@@ -148,24 +174,27 @@ class Allocator:
     def solve(self, time_limit_s: float = 30.0, mip_rel_gap: float = 1e-4) -> SolveResult:
         cp = self.cp
         t0 = time.perf_counter()
-        opts = dict(time_limit=float(time_limit_s))
+        opts = dict(time_limit=float(time_limit_s), enforce_dpp=True)
         if self.integer:
             opts.update(MIP_OPTIONS, mip_rel_gap=float(mip_rel_gap))
         try:
             with quiet_stdout(), warnings.catch_warnings():
                 # a time limit makes cvxpy warn "Solution may be inaccurate"; the status says it
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                self.problem.solve(solver=cp.HIGHS, enforce_dpp=True, **opts)
+                highs_solve(self.problem, **opts)
         except cp.error.SolverError as e:
             return SolveResult("error", None, None, time.perf_counter() - t0, None,
                                message=f"HiGHS failed: {e}; try a longer time limit or fewer candidates")
         dt = time.perf_counter() - t0
         st = self.problem.status
-        gap = None
+        gap = bound = None
         stats = self.problem.solver_stats
-        if self.integer and stats is not None and stats.extra_stats is not None:
-            gap = getattr(stats.extra_stats, "mip_gap", None)
+        info = stats.extra_stats if stats is not None else None
+        if self.integer and info is not None:
+            gap = getattr(info, "mip_gap", None)
             gap = float(gap) if gap is not None and np.isfinite(gap) else None
+            bound = getattr(info, "mip_dual_bound", None)
+            bound = float(bound) if bound is not None and np.isfinite(bound) else None
         if st in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
             status = "optimal"
         elif st == cp.USER_LIMIT:
@@ -183,7 +212,10 @@ class Allocator:
         obj = self.problem.value if status in ("optimal", "time_limit") else None
         msg = (f"HiGHS found no plan within the {time_limit_s:g} s time limit; give it more time"
                if status == "time_limit_no_plan" else "")
-        return SolveResult(status, x, None if obj is None else float(obj), dt, gap, message=msg)
+        if bound is not None and self.objective != "min_cost":
+            bound = None     # only a minimized cost's bound is used (sweeps' price brackets)
+        return SolveResult(status, x, None if obj is None else float(obj), dt, gap, message=msg,
+                           dual_bound=bound if status in ("optimal", "time_limit") else None)
 
     def satisfies(self, x, tol: float = 1e-6) -> bool:
         """Does ``x`` meet every constraint at the current parameter values?"""

@@ -385,6 +385,9 @@ def sweep(problem: Path = typer.Argument(..., help="base problem file or bundled
           scheduler: Optional[str] = typer.Option(None, "--scheduler", help="address of an existing Dask scheduler"),
           plot: Optional[Path] = typer.Option(None, "--plot"),
           mip_gap: float = typer.Option(1e-4, "--mip-gap", help="relative MILP gap per scenario (recorded per row)"),
+          brackets: bool = typer.Option(True, "--brackets/--no-brackets",
+                                        help="certify plans between solved prices instead of solving every "
+                                             "price's MILP (min_cost; rows say which)"),
           backend: str = BackendOpt, quiet: bool = QuietOpt):
     """Solve a grid of scenarios, incrementally and resumably, optionally on Dask."""
     from . import sweep as sw  # noqa: PLC0415
@@ -392,9 +395,11 @@ def sweep(problem: Path = typer.Argument(..., help="base problem file or bundled
     sp = sw.SweepSpec.from_cli(problem, vary, spec, zip_axes)
     with _progress(quiet, "scenarios", sp.n_scenarios) as tick:
         summary = sw.run_sweep(sp, out_path, resume=resume, workers=workers, scheduler=scheduler,
-                               plans_path=jsonl, backend=backend, progress=tick, mip_rel_gap=mip_gap)
+                               plans_path=jsonl, backend=backend, progress=tick, mip_rel_gap=mip_gap,
+                               brackets=brackets)
+    certified = f", {summary['bracketed']} certified by price brackets" if summary["bracketed"] else ""
     out.print(f"{summary['done']} scenarios solved ({summary['skipped']} resumed, {summary['failed']} not "
-              f"feasible) in {summary['elapsed_s']:.1f} s ({summary['scenarios_per_s']:.1f}/s) -> {out_path}")
+              f"feasible{certified}) in {summary['elapsed_s']:.1f} s ({summary['scenarios_per_s']:.1f}/s) -> {out_path}")
     if plot is not None:
         sw.plot_results(out_path, sp, plot)
         out.print(f"wrote {plot}")

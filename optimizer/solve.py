@@ -11,7 +11,7 @@ from kernels import build_space, evaluate
 from kernels.reference import evaluate_indices
 from problems import Problem
 
-from .allocate import Allocator
+from .allocate import Allocator, SolveResult
 from .candidates import candidate_rows, prune_dominated
 from .plan import Plan
 
@@ -93,7 +93,10 @@ def solve(problem: Problem, backend: str = "auto", *, time_limit_s: float = 30.0
 
 
 def solve_prepared(prep: Prepared, problem: Problem, alloc: Allocator | None, *, time_limit_s=30.0,
-                   mip_rel_gap=1e-4, marginal_values=True, t_start=None, base_problem=None) -> Plan:
+                   mip_rel_gap=1e-4, marginal_values=True, t_start=None, base_problem=None,
+                   result: SolveResult | None = None) -> Plan:
+    """The plan for ``problem`` on a prepared candidate table; ``result`` is an allocation already
+    found (a sweep's certified bracket) instead of a MILP solved here."""
     t_start = t_start or time.perf_counter()
     red = prep.reduction
     backend_info = dict(name=red.backend, evaluate_s=red.elapsed_s, compile_s=red.compile_s,
@@ -111,10 +114,13 @@ def solve_prepared(prep: Prepared, problem: Problem, alloc: Allocator | None, *,
         return plan
     params = parameter_values(problem, prep.candidates, base_problem)
     res = None
-    if alloc is not None:
+    if result is not None:
+        res = result
+    elif alloc is not None:
         alloc.set_params(**params)
         res = alloc.solve(time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
     plan.solver = dict(name="HIGHS", status=res.status if res else "no candidates",
+                       method=res.method if res else None, message=res.message if res else "",
                        mip_gap=res.mip_gap if res else None, solve_s=res.solve_s if res else 0.0,
                        candidates=len(prep.candidates), candidates_before_pruning=prep.n_raw,
                        time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
@@ -252,7 +258,7 @@ def _elastic_diagnosis(prep: Prepared, problem: Problem, params: dict) -> list[d
     """Which limits bind and by how much: minimize the relative relaxation of every limit."""
     import cvxpy as cp  # noqa: PLC0415
 
-    from .allocate import MIP_OPTIONS, allocation_matrices, quiet_stdout
+    from .allocate import MIP_OPTIONS, allocation_matrices, highs_solve, quiet_stdout
 
     A_w, A_h, gpus, kw = allocation_matrices(prep.candidates, prep.workloads, prep.hardware)
     cost = params["cost"]
@@ -278,7 +284,7 @@ def _elastic_diagnosis(prep: Prepared, problem: Problem, params: dict) -> list[d
         return [dict(kind="unknown", message="infeasible for a reason the elastic check cannot locate")]
     prob = cp.Problem(cp.Minimize(obj + 1e-9 * (cost @ x)), cons)
     with quiet_stdout():
-        prob.solve(solver=cp.HIGHS, time_limit=30.0, mip_rel_gap=1e-4, **MIP_OPTIONS)
+        highs_solve(prob, time_limit=30.0, mip_rel_gap=1e-4, **MIP_OPTIONS)
     if x.value is None:
         return [dict(kind="unknown", message=f"elastic relaxation status {prob.status}")]
     out = []

@@ -7,10 +7,14 @@
   price, capex, availability, power cap, budget, value per token) share one evaluation of the
   configuration space and one cvxpy problem, re-solved by setting parameter values. Any other
   change (an SLA, a sequence length, the search space...) re-evaluates the space.
+* **Price brackets**: under min_cost, scenarios that differ only in rental prices form a grid
+  solved as brackets (:mod:`optimizer.brackets`): MILPs at the corners of price boxes, plans
+  certified to the same gap inside them, boxes halved where a certificate fails.
 * **Resumable**: every finished scenario is appended as one JSON line to ``<out>.journal`` and
   flushed before the next starts; a line cut by a kill is detected and dropped on ``--resume``.
   The table (Parquet or CSV) is written from the journal at the end, sorted by scenario, through
-  a temporary file and an atomic rename, so it is never torn and never holds duplicates.
+  a temporary file and an atomic rename, so it is never torn and never holds duplicates. A
+  resumed price box re-solves the MILPs its brackets need, so it certifies exactly as before.
 * **Distributed** on Dask: ``workers=N`` starts a local cluster (dask-cuda's, one worker per GPU,
   when installed and a GPU backend is in use), ``scheduler=ADDRESS`` joins an existing one. Tasks
   are retried on another worker when one dies. Only the driver writes files.
@@ -43,6 +47,7 @@ _PARAM_PATTERNS = [
 ]
 _PRICE_PATTERNS = [r"hardware\.\d+\.price_usd_per_hour", r"hardware\.\d+\.capex_usd"]
 TASK_SIZE = 50
+TIME_LIMIT_S = 30.0   # per MILP
 
 
 class SweepError(ValueError):
@@ -233,29 +238,133 @@ def structure_key(spec: SweepSpec, sc: dict) -> str:
 
 
 # ------------------------------------------------------------------------------ solving
-def solve_batch(base: dict, source: str, scenarios: list[dict], backend: str = "numpy",
-                keep_plans: bool = False, on_row=None, mip_rel_gap: float = 1e-4) -> list[dict]:
-    """Solve scenarios that share a structure: one prepare, one Allocator, many re-solves."""
-    from .allocate import Allocator  # noqa: PLC0415
-    from .solve import prepare, solve_prepared  # noqa: PLC0415
+def price_paths(spec: SweepSpec) -> list[str]:
+    """Grid axes that move only rental prices: the ones a price bracket may span."""
+    if spec.mode != "grid":
+        return []
+    return [a.path for a in spec.axes
+            if any(re.fullmatch(p, a.path) for p in _PRICE_PATTERNS) and is_parameter_path(a.path, spec.base)]
 
-    p0 = problem_from_dict(apply_values(base, scenarios[0]["values"]), source)
+
+def _boxes(scenarios: list[dict], prices: list[str]) -> list[list[dict]]:
+    """Scenarios grouped by everything but their prices (in first-seen order)."""
+    if not prices:
+        return [[sc] for sc in scenarios]
+    boxes: dict[str, list] = {}
+    for sc in scenarios:
+        key = json.dumps({p: v for p, v in sc["values"].items() if p not in prices}, sort_keys=True, default=str)
+        boxes.setdefault(key, []).append(sc)
+    return list(boxes.values())
+
+
+def solve_batch(base: dict, source: str, scenarios: list[dict], backend: str = "numpy",
+                keep_plans: bool = False, on_row=None, mip_rel_gap: float = 1e-4, anchor: dict | None = None,
+                prices: list[str] | tuple = (), skip=frozenset()) -> list[dict]:
+    """Solve scenarios that share a structure: one prepare, one Allocator, many re-solves.
+
+    ``anchor`` (values of the structure's first scenario) is the problem the candidate table is
+    built from, so a scenario's plan does not depend on which task it falls in. Scenarios that
+    differ only along the ``prices`` axes are solved as price brackets (:mod:`optimizer.brackets`)
+    under a min_cost objective. Scenarios in ``skip`` are finished already: they are solved only
+    when a bracket needs their MILP, and never returned.
+    """
+    from .allocate import Allocator  # noqa: PLC0415
+    from .solve import prepare  # noqa: PLC0415
+
+    p0 = problem_from_dict(apply_values(base, (anchor if anchor is not None else scenarios[0]["values"])), source)
     prep = prepare(p0, backend)
     alloc = Allocator(prep.candidates, prep.workloads, prep.hardware, p0.objective) if prep.candidates else None
+    ctx = dict(base=base, source=source, prep=prep, alloc=alloc, p0=p0, mip_rel_gap=mip_rel_gap)
     rows = []
-    for sc in scenarios:
-        t0 = time.perf_counter()
-        prob = problem_from_dict(apply_values(base, sc["values"]), source)
-        plan = solve_prepared(prep, prob, alloc, base_problem=p0, marginal_values=False, time_limit_s=30.0,
-                              mip_rel_gap=mip_rel_gap)
-        row = plan_row(sc, plan, time.perf_counter() - t0)
-        rec = dict(row=row)
+
+    def emit(sc, plan, elapsed):
+        if sc["scenario"] in skip:
+            return
+        rec = dict(row=plan_row(sc, plan, elapsed))
         if keep_plans:
             rec["plan"] = plan.to_dict()
         rows.append(rec)
         if on_row is not None:
             on_row(rec)
+
+    use_brackets = bool(prices) and alloc is not None and p0.objective == "min_cost"
+    for box in _boxes(scenarios, list(prices) if use_brackets else []):
+        if len(box) == 1:
+            t0 = time.perf_counter()
+            emit(box[0], _solve_one(ctx, box[0]), time.perf_counter() - t0)
+        else:
+            _solve_box(ctx, box, list(prices), emit)
     return rows
+
+
+def _problem(ctx: dict, sc: dict):
+    return problem_from_dict(apply_values(ctx["base"], sc["values"]), ctx["source"])
+
+
+def _solve_one(ctx: dict, sc: dict, result=None, prob=None):
+    from .solve import solve_prepared  # noqa: PLC0415
+
+    return solve_prepared(ctx["prep"], prob or _problem(ctx, sc), ctx["alloc"], base_problem=ctx["p0"],
+                          marginal_values=False, time_limit_s=TIME_LIMIT_S, mip_rel_gap=ctx["mip_rel_gap"],
+                          result=result)
+
+
+def _solve_box(ctx: dict, box: list[dict], prices: list[str], emit) -> None:
+    """Scenarios that differ only in prices: MILPs at the corners of price boxes, certified plans
+    inside them (see optimizer.brackets); plans identical to solving every scenario's MILP up to
+    the MILP gap, which each row reports."""
+    from .allocate import SolveResult  # noqa: PLC0415
+    from .brackets import Certified, Solved, bracket_grid  # noqa: PLC0415
+    from .solve import parameter_values  # noqa: PLC0415
+
+    alloc, prep = ctx["alloc"], ctx["prep"]
+    axes = [sorted({float(sc["values"][p]) for sc in box}) for p in prices]
+    cells: dict[tuple, list] = {}
+    for sc in box:
+        cells.setdefault(tuple(ax.index(float(sc["values"][p])) for ax, p in zip(axes, prices)), []).append(sc)
+    if len(cells) != int(np.prod([len(a) for a in axes])):     # not a full grid: solve each
+        for sc in box:
+            t0 = time.perf_counter()
+            emit(sc, _solve_one(ctx, sc), time.perf_counter() - t0)
+        return
+    probs: dict[tuple, object] = {}
+    params: dict[tuple, dict] = {}
+    plans: dict[tuple, tuple] = {}
+
+    def cell_params(pt):
+        if pt not in params:
+            probs[pt] = _problem(ctx, cells[pt][0])
+            params[pt] = parameter_values(probs[pt], prep.candidates, ctx["p0"])
+        return params[pt]
+
+    def solve(pt):
+        t0 = time.perf_counter()
+        alloc.set_params(**cell_params(pt))
+        res = alloc.solve(time_limit_s=TIME_LIMIT_S, mip_rel_gap=ctx["mip_rel_gap"])
+        plans[pt] = (_solve_one(ctx, cells[pt][0], result=res, prob=probs[pt]), time.perf_counter() - t0)
+        return Solved(res.x, res.objective, res.dual_bound if res.status == "optimal" else None)
+
+    def upper(pt, x):
+        alloc.set_params(**cell_params(pt))
+        return float(alloc.cost.value @ x) if alloc.satisfies(x) else float("inf")
+
+    results = bracket_grid(axes, solve, upper, ctx["mip_rel_gap"])
+    ids = {pt: cells[pt][0]["scenario"] for pt in cells}
+    for pt in sorted(cells, key=lambda p: cells[p][0]["scenario"]):
+        r = results[pt]
+        if isinstance(r, Certified):
+            t0 = time.perf_counter()
+            corners = sorted(ids[c] for c in r.corners)
+            res = SolveResult("optimal", r.x, r.upper, 0.0, r.gap, method="bracket", dual_bound=r.lower,
+                              message=f"plan of scenario {ids[r.source]}, certified within the MIP gap by the "
+                                      f"solved scenarios {', '.join(map(str, corners))}")
+            plan = _solve_one(ctx, cells[pt][0], result=res, prob=probs.get(pt))
+            plan.solver["bracket"] = corners
+            elapsed = time.perf_counter() - t0
+        else:
+            plan, elapsed = plans[pt]
+        for sc in cells[pt]:
+            emit(sc, plan, elapsed)
 
 
 def plan_row(sc: dict, plan, elapsed_s: float) -> dict:
@@ -267,6 +376,8 @@ def plan_row(sc: dict, plan, elapsed_s: float) -> dict:
                cost_usd_per_mtok_blended=t.get("cost_usd_per_mtok_blended"),
                total_gpus=t.get("total_gpus"), power_mw=t.get("power_mw"),
                solver_status=plan.solver.get("status"), mip_gap=plan.solver.get("mip_gap"),
+               method=plan.solver.get("method"),
+               bracket=" ".join(map(str, plan.solver.get("bracket", []))) or None,
                message=plan.message[:300])
     gpus = t.get("gpus_by_type") or {}
     for h, n in gpus.items():
@@ -382,8 +493,13 @@ def read_table(path) -> list[dict]:
 
 
 def run_sweep(spec: SweepSpec, out, *, resume: bool = False, workers: int = 0, scheduler: str | None = None,
-              plans_path=None, backend: str = "numpy", progress=None, mip_rel_gap: float = 1e-4) -> dict:
-    """Run (or finish) a sweep, writing ``out`` and, if asked, the plans as JSON lines."""
+              plans_path=None, backend: str = "numpy", progress=None, mip_rel_gap: float = 1e-4,
+              brackets: bool = True) -> dict:
+    """Run (or finish) a sweep, writing ``out`` and, if asked, the plans as JSON lines.
+
+    ``brackets``: along rental-price axes of a min_cost sweep, solve MILPs only where a plan
+    cannot be certified from solved neighbours (:mod:`optimizer.brackets`; rows say ``method``).
+    """
     out = Path(out)
     journal = Journal(out.with_name(out.name + ".journal"), spec.fingerprint())
     if not resume and (journal.path.exists() or out.exists()):
@@ -395,17 +511,30 @@ def run_sweep(spec: SweepSpec, out, *, resume: bool = False, workers: int = 0, s
     todo = [s for s in spec.scenarios() if s["scenario"] not in done]
     if progress is not None and done:
         progress(len(done))
+    prices = price_paths(spec) if brackets else []
     groups: dict[str, list] = {}
-    for s in todo:
+    for s in spec.scenarios():
         groups.setdefault(structure_key(spec, s), []).append(s)
     tasks = []
     n_par = max(1, workers or (8 if scheduler else 1))
+    finished = frozenset(done)
     for scs in groups.values():
+        anchor = scs[0]["values"]
+        # whole price boxes with something left to do (a box's finished scenarios come along:
+        # its brackets may need their MILPs, so a resumed sweep certifies exactly as before)
+        boxes = [b for b in _boxes(scs, prices) if any(sc["scenario"] not in finished for sc in b)]
+        n_todo = sum(len(b) for b in boxes)
         # serially one task per structure (one evaluation, one model); on Dask enough tasks to
         # keep every worker busy, each still sharing its evaluation over many scenarios
-        size = len(scs) if not (workers or scheduler) else max(TASK_SIZE, math.ceil(len(scs) / (2 * n_par)))
-        for i in range(0, len(scs), size):
-            tasks.append(scs[i:i + size])
+        size = n_todo if not (workers or scheduler) else max(TASK_SIZE, math.ceil(n_todo / (2 * n_par)))
+        task: list = []
+        for b in boxes:
+            task += b
+            if len(task) >= size:
+                tasks.append((task, anchor))
+                task = []
+        if task:
+            tasks.append((task, anchor))
     keep = plans_path is not None
     with journal.open() as jf:
         def record(rec):
@@ -416,10 +545,10 @@ def run_sweep(spec: SweepSpec, out, *, resume: bool = False, workers: int = 0, s
                 progress(1)
 
         if workers or scheduler:
-            _run_dask(spec, tasks, backend, keep, record, workers, scheduler, mip_rel_gap)
+            _run_dask(spec, tasks, backend, keep, record, workers, scheduler, mip_rel_gap, prices, finished)
         else:
-            for scs in tasks:
-                solve_batch(spec.base, spec.source, scs, backend, keep, on_row=record, mip_rel_gap=mip_rel_gap)
+            for scs, anchor in tasks:
+                solve_batch(spec.base, spec.source, scs, backend, keep, record, mip_rel_gap, anchor, prices, finished)
     rows = [done[i]["row"] for i in sorted(done)]
     _atomic_write_table(rows, out)
     if plans_path is not None:
@@ -432,10 +561,11 @@ def run_sweep(spec: SweepSpec, out, *, resume: bool = False, workers: int = 0, s
     elapsed = time.perf_counter() - t0
     n_new = len(todo)
     return dict(done=len(rows), skipped=len(rows) - n_new, failed=sum(r["status"] not in ("optimal", "time_limit") for r in rows),
+                bracketed=sum(r.get("method") == "bracket" for r in rows),
                 elapsed_s=elapsed, scenarios_per_s=n_new / elapsed if elapsed > 0 else float("inf"))
 
 
-def _run_dask(spec, tasks, backend, keep, record, workers, scheduler, mip_rel_gap=1e-4) -> None:
+def _run_dask(spec, tasks, backend, keep, record, workers, scheduler, mip_rel_gap, prices, finished) -> None:
     try:
         from dask.distributed import Client, LocalCluster, as_completed  # noqa: PLC0415
     except ImportError:
@@ -447,8 +577,11 @@ def _run_dask(spec, tasks, backend, keep, record, workers, scheduler, mip_rel_ga
         cluster = _local_cluster(workers, backend, LocalCluster)
         client = Client(cluster)
     try:
-        futs = [client.submit(solve_batch, spec.base, spec.source, scs, backend, keep, None, mip_rel_gap,
-                              retries=3, pure=False) for scs in tasks]
+        futs = []
+        for scs, anchor in tasks:
+            skip = frozenset(sc["scenario"] for sc in scs if sc["scenario"] in finished)
+            futs.append(client.submit(solve_batch, spec.base, spec.source, scs, backend, keep, None, mip_rel_gap,
+                                      anchor, prices, skip, retries=3, pure=False))
         for fut in as_completed(futs):
             for rec in fut.result():
                 record(rec)

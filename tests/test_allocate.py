@@ -236,3 +236,23 @@ def test_a_time_limit_returns_the_best_plan_found_and_says_so():
     if plan.status == "time_limit":
         assert "time limit" in plan.message and plan.allocations
         _check_constraints(p, plan)
+
+
+def test_solves_after_a_highs_run_with_another_thread_count():
+    """HiGHS refuses threads=1 once its process-wide scheduler runs 2 threads; the solve must
+    recover (fresh process: the scheduler is global)."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = """
+import cvxpy as cp, numpy as np, problems, optimizer
+x = cp.Variable(2)
+cp.Problem(cp.Minimize(cp.sum(x)), [x >= 1]).solve(solver=cp.HIGHS, threads=2)
+plan = optimizer.solve(problems.load("chat-mixed-fleet"), backend="numpy")
+print(plan.status)
+"""
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "optimal"

@@ -139,3 +139,22 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(base_file, tmp_path):
     assert table(out) == table(ref)
     ids = [r["scenario"] for r in table(out)]
     assert ids == sorted(set(ids)) and len(ids) == 24
+
+
+def test_price_brackets_give_the_plans_of_solving_every_scenario(base_file, tmp_path):
+    vary = ["workloads.0.demand.requests_per_s=10,40,90", "hardware.0.price_usd_per_hour=0.8:4.0:9"]
+    sp = SweepSpec.from_cli(base_file, vary)
+    a, b = tmp_path / "brackets.csv", tmp_path / "every.csv"
+    sa = run_sweep(sp, a)
+    assert main(["sweep", str(base_file), "-q", "--no-brackets", "--out", str(b)] + sum([["--vary", v] for v in vary], [])) == 0
+    ra, rb = table(a), table(b)
+    assert {r["method"] for r in rb} == {"milp"}
+    bracketed = [r for r in ra if r["method"] == "bracket"]
+    assert sa["bracketed"] == len(bracketed) > 0
+    for x, y in zip(ra, rb):
+        assert x["scenario"] == y["scenario"] and x["status"] == y["status"] == "optimal"
+        assert x["total_cost_usd_per_hour"] == pytest.approx(y["total_cost_usd_per_hour"], rel=2e-4)
+        assert x["mip_gap"] <= 1e-4
+    for r in bracketed:
+        corners = [int(s) for s in str(r["bracket"]).split()]
+        assert len(corners) == 2 and all(ra[c]["method"] == "milp" for c in corners)
