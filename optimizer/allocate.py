@@ -214,6 +214,9 @@ class Allocator:
                if status == "time_limit_no_plan" else "")
         if bound is not None and self.objective != "min_cost":
             bound = None     # only a minimized cost's bound is used (sweeps' price brackets)
+        if bound is not None and obj is not None:
+            # HiGHS reports its bound without the objective constant cvxpy may have split off
+            bound += float(obj) - float(getattr(info, "objective_function_value", obj))
         return SolveResult(status, x, None if obj is None else float(obj), dt, gap, message=msg,
                            dual_bound=bound if status in ("optimal", "time_limit") else None)
 

@@ -256,3 +256,22 @@ print(plan.status)
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "optimal"
+
+
+def test_milp_reports_a_dual_bound_within_its_gap():
+    """Price brackets interpolate this bound: it must bound the optimum from below."""
+    from optimizer.solve import parameter_values, prepare
+
+    p = problems.load("enterprise-mix")
+    prep = prepare(p, "numpy")
+    al = Allocator(prep.candidates, prep.workloads, prep.hardware, p.objective)
+    al.set_params(**parameter_values(p, prep.candidates))
+    r = al.solve(mip_rel_gap=1e-4)
+    assert r.status == "optimal" and r.dual_bound is not None
+    assert r.dual_bound <= r.objective + 1e-9
+    assert (r.objective - r.dual_bound) / r.objective <= 1e-4
+    # the LP relaxation is a weaker bound than the one HiGHS proves
+    lp = Allocator(prep.candidates, prep.workloads, prep.hardware, p.objective, integer=False)
+    lp.set_params(**parameter_values(p, prep.candidates))
+    assert lp.solve().objective <= r.dual_bound + 1e-9
+    assert lp.solve().dual_bound is None
