@@ -71,22 +71,20 @@ def prune_dominated(rows: list[dict]) -> list[dict]:
     for r in rows:
         groups.setdefault((r["workload"], r["hardware"]), []).append(r)
     for grp in groups.values():
-        n = len(grp)
         cap = np.array([r["capacity_per_replica"] for r in grp])
         cost = np.array([r["cost_usd_per_hour_per_replica"] for r in grp])
         pw = np.array([r["power_kw_per_replica"] for r in grp])
         gpu = np.array([r["gpus_per_replica"] for r in grp])
         idx = np.array([r["config_index"] for r in grp])
-        for i in range(n):
-            # k replicas of candidate j replace one of i when k = ceil(cap_i / cap_j) of them
-            # cost, draw and occupy no more (k = 1 is plain dominance)
-            k = np.maximum(np.ceil(cap[i] / cap - 1e-12), 1.0)
-            dom = ((k * cost <= cost[i]) & (k * pw <= pw[i]) & (k * gpu <= gpu[i])
-                   & ((k * cost < cost[i]) | (k * pw < pw[i]) | (k * gpu < gpu[i]) | (cap > cap[i] * k) |
-                      (idx < idx[i])))
-            dom[i] = False
-            if not dom.any():
-                keep.append(grp[i])
+        # row i, column j: k = ceil(cap_i / cap_j) replicas of candidate j replace one of i when
+        # they cost, draw and occupy no more (k = 1 is plain dominance)
+        k = np.maximum(np.ceil(cap[:, None] / cap[None, :] - 1e-12), 1.0)
+        kc, kp, kg = k * cost[None, :], k * pw[None, :], k * gpu[None, :]
+        ci, pi, gi = cost[:, None], pw[:, None], gpu[:, None]
+        dom = ((kc <= ci) & (kp <= pi) & (kg <= gi)
+               & ((kc < ci) | (kp < pi) | (kg < gi) | (cap[None, :] > cap[:, None] * k) | (idx[None, :] < idx[:, None])))
+        np.fill_diagonal(dom, False)
+        keep.extend(grp[i] for i in np.flatnonzero(~dom.any(axis=1)))
     keep.sort(key=lambda r: (r["workload"], r["hardware"], r["cost_usd_per_hour_per_replica"] / max(r["capacity_per_replica"], 1e-30)))
     for i, r in enumerate(keep):
         r["candidate"] = i
