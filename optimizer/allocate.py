@@ -28,11 +28,12 @@ import numpy as np
 
 BIG = 1e12
 # HiGHS spends most of its time on these small covering MILPs in root heuristics and a restart;
-# without the feasibility-jump heuristic, the restart and the root reduced-cost heuristic, the
-# enterprise sweep's instances solve in 0.15 s on average instead of 0.25 s, to the same optima
-# (benchmarks/RESULTS.md). One thread: HiGHS returns a different one of several equally good
-# plans with 1 and with 2 threads, so a plan would depend on the machine's core count; with one
-# thread it does not, and sweeps get their parallelism from solving scenarios side by side.
+# on 150 enterprise sweep instances (benchmarks/RESULTS.md) the mean solve is 213 ms with the
+# defaults, 138 ms without the feasibility-jump heuristic and the restart, and ~100 ms on one
+# thread without the root reduced-cost heuristic too, to the same optima. One thread: HiGHS
+# returns a different one of several equally good plans with 1 and with 2 threads, so a plan
+# would depend on the machine's core count; with one thread it does not, and sweeps get their
+# parallelism from solving scenarios side by side.
 HIGHS_OPTIONS = dict(threads=1)
 MIP_OPTIONS = dict(HIGHS_OPTIONS, mip_heuristic_run_feasibility_jump=False, mip_allow_restart=False,
                    mip_heuristic_run_root_reduced_cost=False)
