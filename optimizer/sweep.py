@@ -290,8 +290,7 @@ def solve_batch(base: dict, source: str, scenarios: list[dict], backend: str = "
     use_brackets = bool(prices) and alloc is not None and p0.objective == "min_cost"
     for box in _boxes(scenarios, list(prices) if use_brackets else []):
         if len(box) == 1:
-            t0 = time.perf_counter()
-            emit(box[0], _solve_one(ctx, box[0]), time.perf_counter() - t0)
+            _emit_milp(ctx, box[0], emit)
         else:
             _solve_box(ctx, box, list(prices), emit)
     return rows
@@ -309,6 +308,12 @@ def _solve_one(ctx: dict, sc: dict, result=None, prob=None):
                           result=result)
 
 
+def _emit_milp(ctx: dict, sc: dict, emit) -> None:
+    t0 = time.perf_counter()
+    plan = _solve_one(ctx, sc)
+    emit(sc, plan, time.perf_counter() - t0)
+
+
 def _solve_box(ctx: dict, box: list[dict], prices: list[str], emit) -> None:
     """Scenarios that differ only in prices: MILPs at the corners of price boxes, certified plans
     inside them (see optimizer.brackets); plans identical to solving every scenario's MILP up to
@@ -324,8 +329,7 @@ def _solve_box(ctx: dict, box: list[dict], prices: list[str], emit) -> None:
         cells.setdefault(tuple(ax.index(float(sc["values"][p])) for ax, p in zip(axes, prices)), []).append(sc)
     if len(cells) != int(np.prod([len(a) for a in axes])):     # not a full grid: solve each
         for sc in box:
-            t0 = time.perf_counter()
-            emit(sc, _solve_one(ctx, sc), time.perf_counter() - t0)
+            _emit_milp(ctx, sc, emit)
         return
     probs: dict[tuple, object] = {}
     params: dict[tuple, dict] = {}
@@ -508,12 +512,13 @@ def run_sweep(spec: SweepSpec, out, *, resume: bool = False, workers: int = 0, s
     if plans_path is not None and done and any("plan" not in r for r in done.values()):
         raise SweepError("the journal was written without --plans; resume without --plans or start anew")
     t0 = time.perf_counter()
-    todo = [s for s in spec.scenarios() if s["scenario"] not in done]
+    scenarios = spec.scenarios()
+    todo = [s for s in scenarios if s["scenario"] not in done]
     if progress is not None and done:
         progress(len(done))
     prices = price_paths(spec) if brackets else []
     groups: dict[str, list] = {}
-    for s in spec.scenarios():
+    for s in scenarios:
         groups.setdefault(structure_key(spec, s), []).append(s)
     tasks = []
     n_par = max(1, workers or (8 if scheduler else 1))
