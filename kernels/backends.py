@@ -10,11 +10,13 @@ from __future__ import annotations
 import importlib.util
 import os
 
+from problems.errors import BackendError
+
 BACKENDS = ("auto", "numpy", "cupy", "numba-cuda")
 GPU_EXTRA = "pip install 'tokenfleet[gpu]'"
 
 
-class BackendUnavailable(RuntimeError):
+class BackendUnavailable(BackendError):
     """A requested backend cannot run here."""
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import ast
 
+from problems.errors import InternalError
+
 from . import formulas
 from .evaluate import N_BINS
 from .scalar import _tree
@@ -22,7 +24,7 @@ _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 _CMPOPS = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<=", ast.Eq: "==", ast.NotEq: "!="}
 
 
-class TranslationError(ValueError):
+class TranslationError(InternalError):
     pass
 
 

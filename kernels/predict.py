@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from problems import get_hardware, get_model
+from problems.errors import InputError
 from problems.catalog import suggest, hardware_catalog, model_catalog
 
 from .reference import evaluate_indices
@@ -55,7 +56,7 @@ class ConfigMetrics:
 SEARCH_TPS = (1, 2, 4, 8, 16, 32, 64)
 
 
-class PredictError(ValueError):
+class PredictError(InputError):
     """A prediction request that cannot be answered (unknown id, nothing fits...)."""
 
 

@@ -5,6 +5,8 @@
 """
 
 from kernels.backends import BackendUnavailable
+from problems.errors import (BackendError, InfeasibleError, InputError, InternalError,
+                             TokenfleetError)
 from kernels.predict import ConfigMetrics, PredictError
 
 from .plan import Plan
@@ -27,10 +29,12 @@ def __getattr__(name):
         from . import analysis
         return getattr(analysis, name)
     if name in ("sweep", "SweepSpec"):
-        from . import sweep as _sw
-        return getattr(_sw, name)
+        import importlib  # noqa: PLC0415 - `from . import sweep` would re-enter this hook
+
+        return getattr(importlib.import_module(".sweep", __name__), name)
     raise AttributeError(name)
 
 
-__all__ = ["BackendUnavailable", "ConfigMetrics", "Plan", "PredictError", "predict", "solve",
+__all__ = ["BackendError", "BackendUnavailable", "InfeasibleError", "InputError", "InternalError",
+           "TokenfleetError", "ConfigMetrics", "Plan", "PredictError", "predict", "solve",
            "frontier", "compare", "sweep"]

@@ -10,6 +10,7 @@ from kernels import build_space, evaluate
 from kernels.reference import evaluate_indices
 from kernels.space import default_calibration
 from problems import Problem
+from problems.errors import UnknownNameError
 
 
 @dataclass
@@ -137,7 +138,7 @@ def compare(problem: Problem, hardware: list[str], workload: str | None = None, 
     known = [h.id for h in problem.hardware]
     for h in hardware:
         if h not in known:
-            raise KeyError(f"hardware {h!r} is not in the problem's hardware list ({', '.join(known)})")
+            raise UnknownNameError(f"hardware {h!r} is not in the problem's hardware list ({', '.join(known)})")
     wname = workload or problem.workloads[0].name
     w = problem.workload(wname)
     fr = frontier(problem, workload=wname, backend=backend)

@@ -414,11 +414,7 @@ def main(argv=None) -> int:
         from click.exceptions import ClickException  # noqa: PLC0415
     ClickExit = typer.Exit
 
-    from kernels.backends import BackendUnavailable  # noqa: PLC0415
-    from kernels.predict import PredictError  # noqa: PLC0415
-    from problems import ProblemError  # noqa: PLC0415
-
-    from .sweep import SweepError  # noqa: PLC0415
+    from problems.errors import TokenfleetError  # noqa: PLC0415
 
     args = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -427,12 +423,10 @@ def main(argv=None) -> int:
     except CLIError as e:
         err.print(f"error: {e}", markup=False)
         return e.code
-    except (ProblemError, BackendUnavailable, PredictError, SweepError) as e:
-        err.print(f"error: {e}", markup=False)
-        return EXIT_INVALID
-    except KeyError as e:
-        err.print(f"error: {e.args[0] if e.args else e}", markup=False)
-        return EXIT_INVALID
+    except TokenfleetError as e:
+        prefix = "internal error" if e.exit_code == EXIT_INTERNAL else "error"
+        err.print(f"{prefix}: {e}", markup=False)
+        return e.exit_code
     except ClickExit as e:
         return e.exit_code
     except ClickException as e:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from problems.errors import UnknownNameError
 
 TABLES = ("candidates", "allocations", "workloads")
 
@@ -56,7 +57,7 @@ class Plan:
 
     def to_rows(self, table: str = "allocations") -> list[dict]:
         if table not in TABLES:
-            raise KeyError(f"unknown table {table!r}; one of {', '.join(TABLES)}")
+            raise UnknownNameError(f"unknown table {table!r}; one of {', '.join(TABLES)}")
         return [dict(r) for r in getattr(self, table)]
 
     def to_dataframe(self, table: str = "allocations"):

@@ -37,6 +37,7 @@ import numpy as np
 import yaml
 
 from problems import ProblemError, load_dict, problem_from_dict
+from problems.errors import InputError
 
 # paths whose change keeps the candidate set (only allocation parameters move)
 _PARAM_PATTERNS = [
@@ -50,7 +51,7 @@ TASK_SIZE = 50
 TIME_LIMIT_S = 30.0   # per MILP
 
 
-class SweepError(ValueError):
+class SweepError(InputError):
     """An invalid sweep specification (bad path or value); the CLI exits 2 on it."""
 
 

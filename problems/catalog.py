@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+from .errors import UnknownNameError
 
 _NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 _Pos = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -183,12 +184,12 @@ def suggest(name: str, choices) -> str:
 def get_hardware(hw_id: str) -> HardwareSpec:
     cat = hardware_catalog()
     if hw_id not in cat:
-        raise KeyError(f"unknown hardware {hw_id!r}; {suggest(hw_id, cat)}")
+        raise UnknownNameError(f"unknown hardware {hw_id!r}; {suggest(hw_id, cat)}")
     return cat[hw_id]
 
 
 def get_model(model_id: str) -> ModelSpec:
     cat = model_catalog()
     if model_id not in cat:
-        raise KeyError(f"unknown model {model_id!r}; {suggest(model_id, cat)}")
+        raise UnknownNameError(f"unknown model {model_id!r}; {suggest(model_id, cat)}")
     return cat[model_id]

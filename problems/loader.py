@@ -14,13 +14,14 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from .errors import InputError
 from .schema import Problem, all_field_names
 
 MAX_FILE_BYTES = 2_000_000
 MAX_ALIASES = 200
 
 
-class ProblemError(ValueError):
+class ProblemError(InputError):
     """Invalid problem input. ``str()`` names the file and the field path."""
 
     def __init__(self, source: str, messages: list[str]):

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .catalog import HardwareSpec, get_hardware, get_model, hardware_catalog, model_catalog, suggest
+from .errors import UnknownNameError
 
 SCHEMA_VERSION = "tokenfleet/1"
 
@@ -236,7 +237,7 @@ class Problem(_Strict):
         for w in self.workloads:
             if w.name == name:
                 return w
-        raise KeyError(f"no workload {name!r}; {suggest(name, [w.name for w in self.workloads])}")
+        raise UnknownNameError(f"no workload {name!r}; {suggest(name, [w.name for w in self.workloads])}")
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json", exclude_defaults=False)
