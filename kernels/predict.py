@@ -60,6 +60,38 @@ class PredictError(InputError):
     """A prediction request that cannot be answered (unknown id, nothing fits...)."""
 
 
+# operating-point metrics where more is better: what ``metric`` may pick the best point by
+PREDICT_METRICS = ("output_tok_s_per_gpu", "total_tok_s_per_gpu", "output_tok_s_per_user",
+                   "requests_per_s_per_replica", "tok_per_joule")
+
+
+def _checked_arguments(hardware, model, precision, tp, ep, concurrency, isl, osl, engine,
+                       min_output_tok_s_per_user, speculative, cached_input_fraction, max_concurrency,
+                       calibration, metric):
+    """predict()'s arguments checked for type and range (a PredictError naming the argument and
+    what is allowed); returns the numeric ones as Python ints and floats, nothing truncated."""
+    from problems import args  # noqa: PLC0415 - only this entry needs it
+
+    f, e = "predict", PredictError
+    args.text(f, "hardware", hardware, error=e)
+    args.text(f, "model", model, error=e)
+    args.choice(f, "precision", precision, tuple(PREC_CODES), error=e)
+    args.choice(f, "speculative", speculative, ("off", "mtp"), error=e)
+    args.choice(f, "engine", engine, ("trtllm", "vllm", "sglang"), optional=True, error=e)
+    args.choice(f, "metric", metric, PREDICT_METRICS, error=e)
+    if calibration is not None and not isinstance(calibration, Calibration):
+        raise PredictError(f"predict: calibration must be a kernels.space.Calibration or None, "
+                           f"got {type(calibration).__name__}")
+    return (args.whole(f, "tp", tp, 1, 1024, optional=True, error=e),
+            args.whole(f, "ep", ep, 1, 1024, optional=True, error=e),
+            args.whole(f, "concurrency", concurrency, optional=True, error=e),
+            args.whole(f, "isl", isl, error=e), args.whole(f, "osl", osl, error=e),
+            args.real(f, "min_output_tok_s_per_user", min_output_tok_s_per_user, 0.0, lo_open=True,
+                      optional=True, error=e),
+            args.real(f, "cached_input_fraction", cached_input_fraction, 0.0, 1.0, hi_open=True, error=e),
+            args.whole(f, "max_concurrency", max_concurrency, error=e))
+
+
 def _space(hw_id, model_id, prec, tps, modes, specs, batches, isl, osl, calib, cached=0.0, price=None):
     hw = get_hardware(hw_id)
     if price is not None:
@@ -92,7 +124,17 @@ def predict(hardware: str, model: str, precision: str, tp: int | None = None, ep
     A ``concurrency`` larger than what fits in memory runs at the largest batch that fits and the
     rest queue (``queue_wait_s``). ``engine`` is accepted for calibration keys; the shipped
     calibration is per hardware family.
+
+    Raises
+    ------
+    PredictError
+        An argument of the wrong type or out of range (named, with what is allowed), an unknown id,
+        or an operating point no configuration reaches.
     """
+    (tp, ep, concurrency, isl, osl, min_output_tok_s_per_user, cached_input_fraction,
+     max_concurrency) = _checked_arguments(hardware, model, precision, tp, ep, concurrency, isl, osl, engine,
+                                           min_output_tok_s_per_user, speculative, cached_input_fraction,
+                                           max_concurrency, calibration, metric)
     calib = calibration or default_calibration()
     if hardware not in hardware_catalog():
         raise PredictError(f"unknown hardware {hardware!r}; {suggest(hardware, hardware_catalog())}")

@@ -6,11 +6,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels import build_space, evaluate
+from kernels import build_space, evaluate, resolve_backend
 from kernels.reference import evaluate_indices
 from kernels.space import default_calibration
 from problems import Problem
-from problems.errors import UnknownNameError
+from problems.errors import InputError, UnknownNameError
+
+
+def _check_problem(func: str, problem) -> None:
+    if not isinstance(problem, Problem):
+        raise InputError(f"{func}: problem must be a problems.Problem (from problems.load(path_or_name)), "
+                         f"got {type(problem).__name__}")
 
 
 @dataclass
@@ -92,9 +98,15 @@ def frontier_from_reduction(problem: Problem, red, workload: str | None = None) 
 
 def frontier(problem: Problem, workload: str | None = None, backend: str = "auto", progress=None) -> Frontier:
     """The throughput-vs-interactivity frontier of every (workload, hardware, precision)."""
+    from .limits import check_configuration_space  # noqa: PLC0415
+
+    _check_problem("frontier", problem)
     if workload is not None:
         problem.workload(workload)  # raises KeyError with a suggestion
-    space = build_space(problem, workloads=None if workload is None else [workload])
+    wls = None if workload is None else [workload]
+    backend = resolve_backend(backend)
+    check_configuration_space(problem, backend, workloads=wls)
+    space = build_space(problem, workloads=wls)
     red = evaluate(space, backend=backend, progress=progress)
     return frontier_from_reduction(problem, red, workload)
 
@@ -135,6 +147,9 @@ def compare(problem: Problem, hardware: list[str], workload: str | None = None, 
     At each level the best configuration (any precision in the search, any tensor-parallel degree)
     reaching at least that many output tok/s per user is taken from the frontier.
     """
+    _check_problem("compare", problem)
+    if not isinstance(hardware, (list, tuple)) or not all(isinstance(h, str) for h in hardware):
+        raise InputError(f"compare: hardware must be a list of hardware ids, got {hardware!r}")
     known = [h.id for h in problem.hardware]
     for h in hardware:
         if h not in known:

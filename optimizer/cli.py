@@ -18,6 +18,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from problems.errors import InfeasibleError, InputError
+from problems.text import csv_cell, literal, plain
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Capacity planner for LLM inference fleets: the lowest cost per token under "
                        "interactivity SLAs.")
@@ -30,10 +33,8 @@ BackendOpt = typer.Option("auto", "--backend", help="auto | numpy | cupy | numba
 QuietOpt = typer.Option(False, "--quiet", "-q", help="no progress bar, tables only")
 
 
-class CLIError(Exception):
-    def __init__(self, message: str, code: int = EXIT_INVALID):
-        super().__init__(message)
-        self.code = code
+class CLIError(InputError):
+    """A mistake in the command line itself (an option naming something the problem lacks)."""
 
 
 def _load(path):
@@ -83,28 +84,30 @@ def _fmt(v, digits=3):
 
 
 def _space_size(problem) -> int:
-    from kernels import build_space  # noqa: PLC0415
+    """Configurations in ``problem``'s space, counted without building it."""
+    from .limits import configuration_count  # noqa: PLC0415
 
-    return build_space(problem).size
+    return configuration_count(problem)
 
 
 # --------------------------------------------------------------------------------------- plan
 def print_plan(plan, console: Console = out) -> None:
-    t = Table(title=f"plan: {plan.problem} ({plan.objective}, {plan.status})", title_justify="left")
+    t = Table(title=f"plan: {literal(plan.problem)} ({plan.objective}, {plan.status})", title_justify="left")
     for c in ("workload", "model", "hardware", "configuration", "replicas", "GPUs", "TTFT ms",
               "tok/s/user", "$/Mtok out"):
         t.add_column(c, justify="left" if c in ("workload", "model", "hardware", "configuration") else "right")
     for a in plan.allocations:
         cfg = f"{a['precision']} tp{a['tp']}" + (f" ep{a['ep']}" if a["ep"] > 1 else "") + \
               f" b{a['concurrency']}" + (" mtp" if a["speculative"] == "mtp" else "")
-        t.add_row(a["workload"], a["model"], a["hardware"], cfg, str(a["replicas"]), str(a["gpus"]),
+        t.add_row(literal(a["workload"]), literal(a["model"]), literal(a["hardware"]), cfg, str(a["replicas"]),
+                  str(a["gpus"]),
                   _fmt(a["ttft_s"] * 1e3), _fmt(a["output_tok_s_per_user"]), _fmt(a["cost_usd_per_mtok_output"]))
     console.print(t)
     tt = plan.totals
     s = Table(title="totals", title_justify="left", show_header=False)
     s.add_column("", justify="left")
     s.add_column("", justify="right")
-    s.add_row("GPUs by type", ", ".join(f"{n} {h}" for h, n in tt["gpus_by_type"].items()))
+    s.add_row("GPUs by type", ", ".join(f"{n} {literal(h)}" for h, n in tt["gpus_by_type"].items()))
     s.add_row("cost, $/hour", _fmt(tt["total_cost_usd_per_hour"]))
     s.add_row("power, MW (all-in, x PUE)", _fmt(tt["power_mw"]))
     s.add_row("output tokens/s", _fmt(tt["output_tok_s"]))
@@ -120,22 +123,22 @@ def print_plan(plan, console: Console = out) -> None:
         m.add_column("requirement")
         m.add_column("value", justify="right")
         for w, d in mv["workloads"].items():
-            m.add_row(f"demand of {w}", f"${d['marginal_usd_per_mtok']:.4f} per extra Mtok")
+            m.add_row(f"demand of {literal(w)}", f"${d['marginal_usd_per_mtok']:.4f} per extra Mtok")
         for h, d in mv.get("hardware", {}).items():
             if d["usd_per_hour_per_gpu"] > 1e-9:
-                m.add_row(f"one more {h}", f"saves ${d['usd_per_hour_per_gpu']:.3f}/h")
+                m.add_row(f"one more {literal(h)}", f"saves ${d['usd_per_hour_per_gpu']:.3f}/h")
         if mv.get("power_usd_per_hour_per_mw"):
             m.add_row("one more MW", f"${mv['power_usd_per_hour_per_mw']:.2f}/h")
         if mv.get("budget_per_usd"):
             m.add_row("one more $/h of budget", f"{mv['budget_per_usd']:.4f}")
         console.print(m)
     sv, b = plan.solver, plan.backend
-    console.print(f"evaluated {b['configurations']:,} configurations on [bold]{b['name']}[/] in "
+    console.print(f"evaluated {b['configurations']:,} configurations on [bold]{literal(b['name'])}[/] in "
                   f"{b['evaluate_s']:.3f} s; {sv['candidates']} candidates ({sv['candidates_before_pruning']} "
                   f"before dominance pruning); HiGHS {sv['status']}, gap {_fmt(sv.get('mip_gap'))}, "
                   f"{sv.get('solve_s', 0):.3f} s")
     if plan.message:
-        console.print(f"[yellow]{plan.message}[/]")
+        console.print(f"[yellow]{literal(plan.message)}[/]")
 
 
 @app.command()
@@ -162,7 +165,7 @@ def plan(problem: Optional[Path] = typer.Argument(None, help="problem file or bu
         _write_csvs(p, csv_dir)
     if not p.is_feasible:
         what = "infeasible" if p.status == "infeasible" else f"no plan ({p.status})"
-        raise CLIError(f"{prob.name}: {what}: {p.message}", EXIT_INFEASIBLE)
+        raise InfeasibleError(f"{prob.name}: {what}: {p.message}")
     if not to_stdout_json:
         print_plan(p)
     if plot is not None:
@@ -176,7 +179,7 @@ def plan(problem: Optional[Path] = typer.Argument(None, help="problem file or bu
         for w, path in paths.items():
             plot_frontier(fr, w, path, chosen=[a for a in p.allocations if a["workload"] == w])
             if not to_stdout_json:
-                out.print(f"wrote {path}")
+                out.print(f"wrote {literal(path)}")
 
 
 def _plot_paths(plot: Path, names: list[str]) -> dict:
@@ -197,7 +200,8 @@ def _write_csvs(p, d: Path) -> None:
             wr = csv.DictWriter(f, fieldnames=list(rows[0]))
             wr.writeheader()
             for r in rows:
-                wr.writerow({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in r.items()})
+                # names from the problem file must not become spreadsheet formulas
+                wr.writerow({k: csv_cell(json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in r.items()})
 
 
 # ----------------------------------------------------------------------------------- frontier
@@ -219,7 +223,8 @@ def frontier(problem: Path = typer.Argument(..., help="problem file or bundled e
         fr = optimizer.frontier(prob, workload=workload, backend=backend, progress=tick)
     names = [workload] if workload else [w.name for w in prob.workloads]
     for w in names:
-        t = Table(title=f"frontier: {w} (best output tok/s per GPU at >= X tok/s per user)", title_justify="left")
+        t = Table(title=f"frontier: {literal(w)} (best output tok/s per GPU at >= X tok/s per user)",
+                  title_justify="left")
         for c in ("hardware", "precision", "10", "30", "50", "100", "200"):
             t.add_column(c, justify="right" if c.isdigit() else "left")
         for s in fr.for_workload(w):
@@ -227,14 +232,14 @@ def frontier(problem: Path = typer.Argument(..., help="problem file or bundled e
             for lvl in (10, 30, 50, 100, 200):
                 vals = [v for u, v in zip(s["tok_s_per_user"], s["output_tok_s_per_gpu"]) if u >= lvl]
                 cells.append(_fmt(max(vals)) if vals else "-")
-            t.add_row(s["hardware"], s["precision"], *cells)
+            t.add_row(literal(s["hardware"]), literal(s["precision"]), *cells)
         out.print(t)
     if json_out is not None:
         json_out.write_text(json.dumps(dict(problem=fr.problem, sla=fr.sla, series=fr.series), indent=1))
     if plot is not None:
         for w, path in _plot_paths(plot, names).items():
             plot_frontier(fr, w, path)
-            out.print(f"wrote {path}")
+            out.print(f"wrote {literal(path)}")
 
 
 def _check_workload(prob, name):
@@ -270,12 +275,12 @@ def compare(problem: Path = typer.Argument(..., help="problem file or bundled ex
         _check_workload(prob, workload)
     with _progress(quiet, "evaluating configurations", None):
         c = optimizer.compare(prob, hws, workload=workload, backend=backend)
-    t = Table(title=f"compare: {c.workload} on {' vs '.join(hws)}", title_justify="left")
+    t = Table(title=f"compare: {literal(c.workload)} on {literal(' vs '.join(hws))}", title_justify="left")
     t.add_column(">= tok/s/user", justify="right")
     for h in hws:
-        t.add_column(f"{h} tok/s/GPU", justify="right")
-        t.add_column(f"{h} $/Mtok", justify="right")
-    t.add_column(f"{hws[-1]}/{hws[0]} $/Mtok advantage", justify="right")
+        t.add_column(f"{literal(h)} tok/s/GPU", justify="right")
+        t.add_column(f"{literal(h)} $/Mtok", justify="right")
+    t.add_column(f"{literal(hws[-1])}/{literal(hws[0])} $/Mtok advantage", justify="right")
     ratios = {r["tok_s_per_user"]: r for r in c.ratios()}
     for lvl in c.levels:
         cells = [str(lvl)]
@@ -287,12 +292,12 @@ def compare(problem: Path = typer.Argument(..., help="problem file or bundled ex
         t.add_row(*cells)
     out.print(t)
     a = c.assumptions
-    out.print("assumptions: " + json.dumps(a, default=str))
+    out.print("assumptions: " + plain(json.dumps(a, default=str)), markup=False)
     if json_out is not None:
         json_out.write_text(json.dumps(dict(rows=c.rows, ratios=c.ratios(), assumptions=a), indent=1, default=str))
     if plot is not None:
         plot_compare(c, plot)
-        out.print(f"wrote {plot}")
+        out.print(f"wrote {literal(plot)}")
 
 
 # ------------------------------------------------------------------------------------ predict
@@ -317,14 +322,15 @@ def predict(hardware: str = typer.Option(..., "--hardware"), model: str = typer.
 
         sys.stdout.write(json.dumps(_clean(m.to_dict()), indent=2) + "\n")
         return
-    t = Table(title=f"{model} on {hardware}, {precision}, tp{m.tp} ep{m.ep}, concurrency {m.concurrency}",
+    t = Table(title=f"{literal(model)} on {literal(hardware)}, {literal(precision)}, tp{m.tp} ep{m.ep}, "
+                    f"concurrency {m.concurrency}",
               title_justify="left", show_header=False)
     t.add_column("")
     t.add_column("", justify="right")
     for k, v in m.to_dict().items():
         if k in ("hardware", "model", "precision", "tp", "ep", "concurrency"):
             continue
-        t.add_row(k, _fmt(v) if not isinstance(v, (bool, str)) else str(v))
+        t.add_row(k, _fmt(v) if not isinstance(v, (bool, str)) else literal(v))
     out.print(t)
 
 
@@ -347,18 +353,19 @@ def catalog(kind: str = typer.Argument("hardware", help="hardware | models"),
         for c in cols:
             t.add_column(c, overflow="fold")
         for h in cat.values():
-            t.add_row(h.id, _fmt(h.hbm_gb), _fmt(h.hbm_tb_s), _fmt(h.bf16_dense_tflops), _fmt(h.fp8_dense_tflops),
-                      _fmt(h.fp4_dense_tflops), _fmt(h.tdp_w),
+            t.add_row(literal(h.id), _fmt(h.hbm_gb), _fmt(h.hbm_tb_s), _fmt(h.bf16_dense_tflops),
+                      _fmt(h.fp8_dense_tflops), _fmt(h.fp4_dense_tflops), _fmt(h.tdp_w),
                       f"{h.scaleup_domain_gpus}x{_fmt(h.scaleup_gb_s_per_gpu)} GB/s", _fmt(h.price_usd_per_hour),
-                      h.source[:90] + ("..." if len(h.source) > 90 else ""))
+                      literal(h.source[:90] + ("..." if len(h.source) > 90 else "")))
     else:
         cols = ("id", "params B", "active B", "layers", "attention", "MoE", "native", "GPQA-D", "source")
         for c in cols:
             t.add_column(c, overflow="fold")
         for m in cat.values():
             moe = f"{m.moe.num_experts}e top{m.moe.top_k}" if m.moe else "dense"
-            t.add_row(m.id, _fmt(m.total_params_b), _fmt(m.active_params_b), str(m.num_layers), m.attention.type,
-                      moe, m.native_precision, _fmt(m.quality_gpqa_diamond), m.source[:90] + "...")
+            t.add_row(literal(m.id), _fmt(m.total_params_b), _fmt(m.active_params_b), str(m.num_layers),
+                      literal(m.attention.type), moe, literal(m.native_precision), _fmt(m.quality_gpqa_diamond),
+                      literal(m.source[:90] + "..."))
     out.print(t)
 
 
@@ -366,9 +373,11 @@ def catalog(kind: str = typer.Argument("hardware", help="hardware | models"),
 @app.command()
 def validate(problem: Path = typer.Argument(..., help="problem file or bundled example name")):
     """Check a problem file; print what it asks for, or every mistake with its field path."""
+    from .limits import check_configuration_space  # noqa: PLC0415
+
     prob = _load(problem)
-    n = _space_size(prob)
-    out.print(f"[green]ok[/]: {prob.name}: {len(prob.workloads)} workload(s), {len(prob.hardware)} hardware "
+    n = check_configuration_space(prob)  # no backend chosen: the estimate covers each one
+    out.print(f"[green]ok[/]: {literal(prob.name)}: {len(prob.workloads)} workload(s), {len(prob.hardware)} hardware "
               f"type(s), {n:,} configurations, objective {prob.objective}")
 
 
@@ -420,17 +429,18 @@ def main(argv=None) -> int:
     try:
         app(args=args, prog_name="tokenfleet", standalone_mode=False)
         return EXIT_OK
-    except CLIError as e:
-        err.print(f"error: {e}", markup=False)
-        return e.code
     except TokenfleetError as e:
         prefix = "internal error" if e.exit_code == EXIT_INTERNAL else "error"
-        err.print(f"{prefix}: {e}", markup=False)
+        err.print(plain(f"{prefix}: {e}"), markup=False)  # names in messages come from input files
         return e.exit_code
     except ClickExit as e:
         return e.exit_code
     except ClickException as e:
-        e.show(file=sys.stderr)
+        import io  # noqa: PLC0415
+
+        buf = io.StringIO()
+        e.show(file=buf)  # the message quotes what was typed: shown, never sent as control codes
+        sys.stderr.write(plain(buf.getvalue()))
         return EXIT_INVALID
     except typer.Abort:
         return EXIT_INVALID
@@ -440,7 +450,8 @@ def main(argv=None) -> int:
     except Exception as e:  # noqa: BLE001 - the last line of defence
         if os.environ.get("TOKENFLEET_DEBUG"):
             raise
-        err.print(f"internal error: {type(e).__name__}: {e} (set TOKENFLEET_DEBUG=1 for a traceback)", markup=False)
+        err.print(plain(f"internal error: {type(e).__name__}: {e} (set TOKENFLEET_DEBUG=1 for a traceback)"),
+                  markup=False)
         return EXIT_INTERNAL
 
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import build_space, evaluate
+from kernels import build_space, evaluate, resolve_backend
 from kernels.reference import evaluate_indices
-from problems import Problem
+from problems import Problem, args
+from problems.errors import InputError
 
 from .allocate import Allocator, SolveResult
 from .candidates import candidate_rows, prune_dominated
@@ -37,8 +38,16 @@ def workload_rows(problem: Problem) -> list[dict]:
 
 
 def prepare(problem: Problem, backend: str = "auto", progress=None, batches=None) -> Prepared:
+    """Evaluate ``problem``'s configuration space and keep its candidates.
+
+    The size of the space is checked first, from the problem alone (:mod:`optimizer.limits`).
+    """
+    from .limits import check_configuration_space  # noqa: PLC0415
+
+    name = resolve_backend(backend)
+    check_configuration_space(problem, name, batches)
     space = build_space(problem, batches=batches)
-    red = evaluate(space, backend=backend, progress=progress)
+    red = evaluate(space, backend=name, progress=progress)
     raw = candidate_rows(problem, space, red.candidate_indices())
     cands = prune_dominated(raw)
     return Prepared(problem, space, red, cands, len(raw), workload_rows(problem), [h.id for h in problem.hardware])
@@ -82,7 +91,17 @@ def solve(problem: Problem, backend: str = "auto", *, time_limit_s: float = 30.0
         Where the configuration space is evaluated; the plan records which one ran.
     time_limit_s, mip_rel_gap : HiGHS limits. A plan stopped by the time limit is returned with
         status ``time_limit`` and its MILP gap.
+
+    Raises
+    ------
+    InputError
+        An argument of the wrong type or out of range (named, with what is allowed), or a
+        configuration space over ``search.max_configurations``.
+    BackendError
+        The requested backend cannot run here (the message names what to install).
     """
+    time_limit_s, mip_rel_gap, batches = _checked_arguments(problem, backend, time_limit_s, mip_rel_gap,
+                                                            marginal_values, progress, batches)
     t0 = time.perf_counter()
     prep = prepare(problem, backend, progress, batches)
     alloc = Allocator(prep.candidates, prep.workloads, prep.hardware, problem.objective) if prep.candidates else None
@@ -90,6 +109,33 @@ def solve(problem: Problem, backend: str = "auto", *, time_limit_s: float = 30.0
                           marginal_values=marginal_values, t_start=t0)
     plan.reduction = prep.reduction   # not serialized: lets a caller draw frontiers without re-evaluating
     return plan
+
+
+def _checked_arguments(problem, backend, time_limit_s, mip_rel_gap, marginal_values, progress, batches):
+    """solve()'s arguments checked for type and range; InputError names the argument."""
+    if not isinstance(problem, Problem):
+        raise InputError("solve: problem must be a problems.Problem (from problems.load(path_or_name) or "
+                         f"problems.problem_from_dict(mapping)), got {type(problem).__name__}")
+    if not isinstance(backend, str):
+        raise InputError(f"solve: backend must be 'auto', 'numpy', 'cupy' or 'numba-cuda', got "
+                         f"{type(backend).__name__}")
+    time_limit_s = args.real("solve", "time_limit_s", time_limit_s, 0.0, lo_open=True)
+    mip_rel_gap = args.real("solve", "mip_rel_gap", mip_rel_gap, 0.0, 1.0, hi_open=True)
+    if not isinstance(marginal_values, bool):
+        raise InputError(f"solve: marginal_values must be True or False, got {type(marginal_values).__name__}")
+    if progress is not None and not callable(progress):
+        raise InputError(f"solve: progress must be a callable taking a count, or None, got "
+                         f"{type(progress).__name__}")
+    if batches is not None:
+        try:
+            b = np.asarray(batches, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InputError("solve: batches must be a 1-D sequence of batch sizes (numbers >= 1)") from None
+        if b.ndim != 1 or b.size == 0 or not np.all(np.isfinite(b)) or b.min() < 1:
+            raise InputError(f"solve: batches must be a non-empty 1-D sequence of finite batch sizes >= 1, "
+                             f"got shape {b.shape}")
+        batches = b
+    return time_limit_s, mip_rel_gap, batches
 
 
 def solve_prepared(prep: Prepared, problem: Problem, alloc: Allocator | None, *, time_limit_s=30.0,

@@ -6,19 +6,36 @@ classes convert them once to SI (seconds, watts) for the rest of the pipeline.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from .catalog import HardwareSpec, get_hardware, get_model, hardware_catalog, model_catalog, suggest
 from .errors import UnknownNameError
 
 SCHEMA_VERSION = "tokenfleet/1"
 
+# Integers are held to 2**53, the largest range float64 (the performance model's arithmetic)
+# represents exactly; a file's 10**400 is refused by field name instead of overflowing later.
+MAX_INT = 2**53
+# Configurations one solve may evaluate unless search.max_configurations says otherwise: about
+# 2.5 minutes on NumPy on 2 cores (6.5e6 configurations/s, benchmarks/RESULTS.md), well under a
+# second on a GPU.
+DEFAULT_MAX_CONFIGURATIONS = 1_000_000_000
+
+
+def _whole(v):
+    """A whole float (YAML 1.2 reads ``1e3`` as a float) stands for the integer it equals."""
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer() and abs(v) <= MAX_INT:
+        return int(v)
+    return v
+
+
 PosFloat = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
-PosInt = Annotated[int, Field(strict=True, gt=0)]
-NonNegInt = Annotated[int, Field(strict=True, ge=0)]
+PosInt = Annotated[int, BeforeValidator(_whole), Field(strict=True, gt=0, le=MAX_INT)]
+NonNegInt = Annotated[int, BeforeValidator(_whole), Field(strict=True, ge=0, le=MAX_INT)]
 Fraction = Annotated[float, Field(strict=True, ge=0, lt=1, allow_inf_nan=False)]
 Name = Annotated[str, Field(strict=True, min_length=1, max_length=200)]
 Precision = Literal["bf16", "fp8", "fp4"]
@@ -164,6 +181,9 @@ class Search(_Strict):
     max_concurrency: PosInt = 4096
     batch_grid: Literal["geometric", "all"] = "geometric"   # 1,2,3,4,6,8,... or every integer
     engine: Engine | None = None
+    max_configurations: PosInt = Field(
+        default=DEFAULT_MAX_CONFIGURATIONS,
+        description="refuse to evaluate a larger configuration space (time and memory grow with it)")
 
     @field_validator("speculative", mode="before")
     @classmethod
