@@ -4,12 +4,14 @@ from .catalog import (HardwareSpec, ModelSpec, get_hardware, get_model, hardware
                       model_catalog)
 from .errors import (BackendError, InfeasibleError, InputError, InternalError,
                      TokenfleetError, UnknownNameError)
-from .loader import DEFAULT_EXAMPLE, ProblemError, bundled_examples, load, load_dict, problem_from_dict
+from .loader import (DEFAULT_EXAMPLE, MAX_FILE_BYTES, ProblemError, bundled_examples, load, load_dict,
+                     parse_json, parse_yaml, problem_from_dict, read_bytes, read_text, read_yaml)
 from .schema import SCHEMA_VERSION, Problem, Workload
 
 __all__ = [
     "BackendError", "InfeasibleError", "InputError", "InternalError", "TokenfleetError", "UnknownNameError",
     "DEFAULT_EXAMPLE", "SCHEMA_VERSION", "HardwareSpec", "ModelSpec", "Problem", "ProblemError",
     "Workload", "bundled_examples", "get_hardware", "get_model", "hardware_catalog", "load",
-    "load_dict", "model_catalog", "problem_from_dict",
+    "load_dict", "model_catalog", "problem_from_dict", "MAX_FILE_BYTES", "parse_json", "parse_yaml",
+    "read_bytes", "read_text", "read_yaml",
 ]

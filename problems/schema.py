@@ -33,6 +33,10 @@ def _whole(v):
 
 
 PosFloat = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+# The allocation MILP loses its footing (HiGHS fails) when demand needs ~1e14 replicas or a limit
+# is ~1e-300 of what one replica uses; these ranges are far beyond any real fleet either way.
+DemandRate = Annotated[float, Field(strict=True, gt=0, le=1e9, allow_inf_nan=False)]   # per second
+TokenRate = Annotated[float, Field(strict=True, gt=0, le=1e12, allow_inf_nan=False)]   # tokens per second
 NonNegFloat = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
 PosInt = Annotated[int, BeforeValidator(_whole), Field(strict=True, gt=0, le=MAX_INT)]
 NonNegInt = Annotated[int, BeforeValidator(_whole), Field(strict=True, ge=0, le=MAX_INT)]
@@ -74,9 +78,9 @@ class HardwareChoice(_Strict):
 class Demand(_Strict):
     """Exactly one of requests per second, tasks per second, or output tokens per second."""
 
-    requests_per_s: PosFloat | None = None
-    tasks_per_s: PosFloat | None = None
-    output_tok_s: PosFloat | None = None
+    requests_per_s: DemandRate | None = None
+    tasks_per_s: DemandRate | None = None
+    output_tok_s: TokenRate | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self):
@@ -168,8 +172,8 @@ class Economics(_Strict):
 
 
 class Constraints(_Strict):
-    power_cap_mw: PosFloat | None = None
-    budget_usd_per_hour: PosFloat | None = None
+    power_cap_mw: Annotated[float, Field(strict=True, ge=1e-6, le=1e6, allow_inf_nan=False)] | None = None
+    budget_usd_per_hour: Annotated[float, Field(strict=True, ge=1e-6, le=1e12, allow_inf_nan=False)] | None = None
     max_gpus: PosInt | None = None
 
 
