@@ -92,14 +92,16 @@ class _Constructor(yaml.constructor.SafeConstructor):
                 if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
                     continue
                 key = self.construct_object(key_node)
+                mark = key_node.start_mark
                 try:
-                    first = seen.setdefault(key, key_node.start_mark.line + 1)
+                    first = seen.setdefault(key, mark)
                 except TypeError:  # unhashable: SafeConstructor says so
                     continue
-                if first != key_node.start_mark.line + 1:
-                    raise _LimitError(
-                        None, None, f"key {key!r} appears twice in one mapping (line {first} and line "
-                        f"{key_node.start_mark.line + 1}); keep one", key_node.start_mark)
+                if first is not mark:
+                    where = (f"line {first.line + 1} and line {mark.line + 1}" if first.line != mark.line else
+                             f"line {mark.line + 1}, columns {first.column + 1} and {mark.column + 1}")
+                    raise _LimitError(None, None, f"key {key!r} appears twice in one mapping ({where}); keep one",
+                                      mark)
         return super().construct_mapping(node, deep=deep)
 
 
