@@ -91,7 +91,8 @@ def _space_size(problem) -> int:
 
 
 # --------------------------------------------------------------------------------------- plan
-def print_plan(plan, console: Console = out) -> None:
+def print_plan(plan, console: Console | None = None) -> None:
+    console = console or out
     t = Table(title=f"plan: {literal(plan.problem)} ({plan.objective}, {plan.status})", title_justify="left")
     for c in ("workload", "model", "hardware", "configuration", "replicas", "GPUs", "TTFT ms",
               "tok/s/user", "$/Mtok out"):
@@ -436,11 +437,7 @@ def main(argv=None) -> int:
     except ClickExit as e:
         return e.exit_code
     except ClickException as e:
-        import io  # noqa: PLC0415
-
-        buf = io.StringIO()
-        e.show(file=buf)  # the message quotes what was typed: shown, never sent as control codes
-        sys.stderr.write(plain(buf.getvalue()))
+        e.show(file=sys.stderr)  # click shows what was typed as repr: no control codes get through
         return EXIT_INVALID
     except typer.Abort:
         return EXIT_INVALID
