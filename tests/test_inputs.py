@@ -11,6 +11,8 @@ import tracemalloc
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import problems
 from problems import ProblemError
@@ -230,3 +232,42 @@ def test_a_name_no_file_can_have_is_an_input_error():
         problems.load("bad\x00name.yaml")
     with pytest.raises(ProblemError):
         problems.load("x" * 5000 + ".yaml")
+
+
+# --- property: hostile edits of the example files end as a Problem or an InputError, nothing else ---
+_HOSTILE = ["1e400", "1" + "0" * 400, "-1", "0", ".nan", "1e10", "[" * 2000 + "]" * 2000, "&a x", "*a", "*nowhere",
+            "!!python/object/apply:os.system ['true']", '"\\x1b[31m"', '"[/bad]"', "{", "~", "yes", "2.5e3", "1:30",
+            "0x10", "!!binary aGVsbG8=", "2024-01-01", "[]", "{}", '"=HYPERLINK(1)"', "9007199254740993"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(example=st.sampled_from(sorted(problems.bundled_examples())), data=st.data())
+def test_hostile_edits_of_examples_only_ever_give_an_input_error(tmp_path_factory, example, data):
+    from optimizer.limits import check_configuration_space
+
+    lines = (ROOT / "problems" / "examples" / f"{example}.yaml").read_text().splitlines()
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.integers(0, len(lines) - 1))
+        action = data.draw(st.sampled_from(["value", "duplicate", "insert", "delete", "truncate"]))
+        token = data.draw(st.sampled_from(_HOSTILE))
+        if action == "value" and ": " in lines[i]:
+            lines[i] = lines[i].split(": ", 1)[0] + ": " + token
+        elif action == "duplicate":
+            lines.insert(i, lines[i])
+        elif action == "insert":
+            lines.insert(i, f"{data.draw(st.sampled_from(['search', 'name', 'x']))}: {token}")
+        elif action == "delete" and len(lines) > 1:
+            del lines[i]
+        elif action == "truncate":
+            lines[i] = lines[i][: len(lines[i]) // 2]
+    path = tmp_path_factory.mktemp("fuzz") / "p.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    try:
+        p = problems.load(path)
+    except InputError as e:
+        assert str(path) in str(e)
+        return
+    try:
+        check_configuration_space(p)
+    except InputError as e:
+        assert "search.max_configurations" in str(e) or "GiB" in str(e)
