@@ -183,13 +183,13 @@ def suggest(name: str, choices) -> str:
 
 def get_hardware(hw_id: str) -> HardwareSpec:
     cat = hardware_catalog()
-    if hw_id not in cat:
+    if not isinstance(hw_id, str) or hw_id not in cat:  # a list would be unhashable: still a bad id
         raise UnknownNameError(f"unknown hardware {hw_id!r}; {suggest(hw_id, cat)}")
     return cat[hw_id]
 
 
 def get_model(model_id: str) -> ModelSpec:
     cat = model_catalog()
-    if model_id not in cat:
+    if not isinstance(model_id, str) or model_id not in cat:
         raise UnknownNameError(f"unknown model {model_id!r}; {suggest(model_id, cat)}")
     return cat[model_id]

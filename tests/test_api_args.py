@@ -81,3 +81,11 @@ def test_frontier_and_compare_refuse_what_is_not_a_problem():
         optimizer.compare("hopper-vs-blackwell", ["h200-sxm", "b200"])
     with pytest.raises(InputError, match="compare: hardware must be a list of hardware ids"):
         optimizer.compare(problems.load("hopper-vs-blackwell"), "h200-sxm,b200")
+
+
+@pytest.mark.parametrize("bad", [["h200-sxm"], {"id": 1}])
+def test_catalog_lookups_of_a_non_string_are_unknown_names(bad):
+    with pytest.raises(problems.UnknownNameError, match="unknown hardware"):
+        problems.get_hardware(bad)
+    with pytest.raises(problems.UnknownNameError, match="unknown model"):
+        problems.get_model(bad)
