@@ -81,9 +81,10 @@ class _Constructor(yaml.constructor.SafeConstructor):
         base = 8 if text.startswith("0o") else 16 if text.startswith("0x") else 10
         try:
             return sign * int(text[2:] if base != 10 else text, base)
-        except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
-            raise yaml.constructor.ConstructorError(
-                None, None, f"integer with {len(text)} digits is out of range", node.start_mark) from None
+        except ValueError:  # an explicit !!int tag on text, or more digits than Python converts
+            what = (f"integer with {len(text)} digits is out of range" if text.isdigit()
+                    else f"{_short(text)!r} is not an integer")
+            raise yaml.constructor.ConstructorError(None, None, what, node.start_mark) from None
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
@@ -100,7 +101,7 @@ class _Constructor(yaml.constructor.SafeConstructor):
                 if first is not mark:
                     where = (f"line {first.line + 1} and line {mark.line + 1}" if first.line != mark.line else
                              f"line {mark.line + 1}, columns {first.column + 1} and {mark.column + 1}")
-                    raise _LimitError(None, None, f"key {key!r} appears twice in one mapping ({where}); keep one",
+                    raise _LimitError(None, None, f"key {_short(repr(key))} appears twice in one mapping ({where}); keep one",
                                       mark)
         return super().construct_mapping(node, deep=deep)
 
@@ -204,13 +205,18 @@ def _no_constant(name):
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _short(text: str, n: int = 60) -> str:
+    """A name from a file, cut to ``n`` characters for a message (a 1 MB key is not repeated)."""
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
 def _path(loc) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + _short(str(part))
     return out or "(top level)"
 
 

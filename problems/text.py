@@ -4,7 +4,8 @@ Workload, hardware and problem names come from files a user may not have written
 act as terminal markup, control sequences or spreadsheet formulas:
 
 * :func:`literal` -- for rich output: markup brackets escaped, control characters (ESC, BEL, ...)
-  shown as ``\\x1b``-style escapes, so a name prints exactly as written and nothing else;
+  shown as ``\\x1b``-style escapes and invisible reordering characters (bidirectional overrides,
+  zero-width marks) as ``\\u202e``-style ones, so a name prints exactly as written and nothing else;
 * :func:`csv_cell` -- for CSV cells: a text cell that starts with ``= + - @`` (or a tab/CR, which
   some spreadsheets strip first) is prefixed with ``'`` so spreadsheets show it instead of
   evaluating it (OWASP "CSV injection"). Numbers are left alone, negative ones included.
@@ -14,12 +15,18 @@ from __future__ import annotations
 
 import re
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0/C1 controls but tab and newline, and the invisible Unicode format characters that reorder or
+# hide text on a terminal (bidirectional overrides and isolates, zero-width marks, BOM)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _escape_control(s: str) -> str:
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
+    def esc(m):
+        c = ord(m.group())
+        return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+    return _CONTROL.sub(esc, s)
 
 
 def plain(value) -> str:

@@ -271,3 +271,11 @@ def test_hostile_edits_of_examples_only_ever_give_an_input_error(tmp_path_factor
         check_configuration_space(p)
     except InputError as e:
         assert "search.max_configurations" in str(e) or "GiB" in str(e)
+
+
+def test_a_huge_unknown_key_is_cut_short_in_the_message(tiny_problem_dict):
+    d = copy.deepcopy(tiny_problem_dict)
+    d["k" * 100_000] = 1
+    with pytest.raises(ProblemError) as ei:
+        problems.problem_from_dict(d, "p.yaml")
+    assert "unknown key" in str(ei.value) and len(str(ei.value)) < 200

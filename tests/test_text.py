@@ -22,3 +22,10 @@ def test_csv_cells_that_look_like_formulas_are_quoted():
     assert csv_cell('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
     assert [csv_cell(v) for v in ("+1", "-x", "@SUM(A1)", "\tcmd")] == ["'+1", "'-x", "'@SUM(A1)", "'\tcmd"]
     assert csv_cell("chat") == "chat" and csv_cell(-3.5) == -3.5 and csv_cell(None) is None
+
+
+def test_invisible_reordering_characters_are_shown_not_applied():
+    # a right-to-left override makes "exe.txt" read as "txt.exe"; zero-width marks hide text
+    assert plain("evil\u202etxt.exe") == "evil\\u202etxt.exe"
+    assert plain("a\u200bb\ufeffc\u2066d") == "a\\u200bb\\ufeffc\\u2066d"
+    assert plain("tab\tand\nnewline stay") == "tab\tand\nnewline stay"
