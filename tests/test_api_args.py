@@ -89,3 +89,12 @@ def test_catalog_lookups_of_a_non_string_are_unknown_names(bad):
         problems.get_hardware(bad)
     with pytest.raises(problems.UnknownNameError, match="unknown model"):
         problems.get_model(bad)
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "0"])
+def test_a_bad_time_limit_on_the_command_line_is_exit_2_naming_it(value, capsys):
+    from optimizer.cli import main
+
+    assert main(["plan", "hopper-vs-blackwell", "-q", "--backend", "numpy", "--time-limit", value]) == 2
+    err = capsys.readouterr().err
+    assert "time_limit_s must be a finite number > 0" in err and "internal" not in err
