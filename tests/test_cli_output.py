@@ -72,7 +72,13 @@ def test_a_written_path_with_brackets_is_printed_not_parsed(tmp_path, tiny_probl
     p = problem_file(tmp_path, tiny_problem_dict)
     (tmp_path / "chart[").mkdir()
     plot = tmp_path / "chart[" / "bad].png"     # ".../chart[/bad].png": a closing tag to rich
-    assert cli.main(["plan", str(p), "-q", "--backend", "numpy", "--plot", str(plot)]) == 0, capsys.readouterr().err
+    import matplotlib.pyplot as plt
+
+    try:
+        assert cli.main(["plan", str(p), "-q", "--backend", "numpy", "--plot", str(plot)]) == 0, \
+            capsys.readouterr().err
+    finally:
+        plt.close("all")   # figures left open add up across tests to matplotlib's warning
     assert plot.exists() and f"wrote {plot}" in capsys.readouterr().out
 
 
