@@ -33,7 +33,7 @@ from .predict import ConfigMetrics, PredictError, _space
 from .predict import predict as predict_aggregated_zero_load
 from .queueing import chunked_prefill_wait, pool_wait
 from .reference import evaluate_indices
-from .space import MTP_DRAFT_TOKENS, PREC_CODES, batch_grid, default_calibration, model_row
+from .space import GIB, batch_grid, default_calibration, model_row
 
 PREFILL_CHUNK_TOKENS = formulas.PREFILL_CHUNK_TOKENS
 # decode replicas tried when a search leaves them free (per-GPU figures depend on the rounding
@@ -78,9 +78,39 @@ def predict_aggregated(hardware, model, precision, *, speculative=None, metric="
             best = m
     if best is None:
         raise err
+    if concurrency is not None and best.concurrency < concurrency:
+        best = _at_memory_cap(best, concurrency, metric=metric, calibration=calibration,
+                              engine=engine, **kw)
     return with_ttft_under_load(best, calibration=calibration, engine=engine,
                                 cached_input_fraction=kw.get("cached_input_fraction", 0.0),
                                 in_flight=concurrency)
+
+
+def _at_memory_cap(m: ConfigMetrics, concurrency, *, metric, calibration, engine, **kw) -> ConfigMetrics:
+    """Rerun an aggregated point whose ``concurrency`` does not fit at the exact largest batch
+    that does (the batch grid steps by 1.33-1.5x; engines size the batch from KV capacity), with
+    the rest of the requests waiting for a slot: each of the ``concurrency - cap`` requests
+    ahead frees its slot after one request's duration, ``cap`` slots at a time."""
+    calib = calibration or default_calibration()
+    dep = 1 if m.ep > 1 else 0
+    spec = 1 if m.speculative == "mtp" else 0
+    cached = kw.get("cached_input_fraction", 0.0)
+    res = _evaluate(m.hardware, m.model, m.precision, [(m.tp, dep)], [spec], [1.0, 2.0], m.isl, m.osl,
+                    calib, engine, cached=[cached])
+    mem = res["memory_bytes_per_gpu"][0, 0, 0]
+    per_seq, fixed = mem[1] - mem[0], mem[0] - (mem[1] - mem[0])
+    hbm = get_hardware(m.hardware).hbm_gb * GIB
+    cap = math.floor((formulas.MEM_USABLE_FRACTION * hbm * (1.0 - 1e-9) - fixed) / per_seq)
+    if not (m.concurrency < cap < concurrency):
+        return m
+    args = {k: v for k, v in kw.items() if k not in ("tp", "ep")}
+    r = predict_aggregated_zero_load(hardware=m.hardware, model=m.model, precision=m.precision, tp=m.tp,
+                                     ep=m.ep, concurrency=cap, speculative=m.speculative, metric=metric,
+                                     calibration=calibration, engine=engine, **args)
+    dur = r.ttft_s + m.osl * r.tpot_s
+    wait = (concurrency - cap) / cap * dur
+    return replace(r, ttft_s=r.ttft_s + wait, queue_wait_s=wait,
+                   note=f"only {cap} of {concurrency} concurrent requests fit; the rest queue")
 
 
 def with_ttft_under_load(m: ConfigMetrics, *, calibration=None, engine=None,
@@ -242,6 +272,9 @@ def predict_disaggregated(hardware, model, precision, *, isl=1024, osl=1024, con
                     cand.append((li, si, bi, n, (target - b) / b * dur if b < target else 0.0))
                 else:
                     cand.extend((li, si, int(bi), n, 0.0) for bi in okb)
+    if decode_replicas is None and any(a == 0.0 for *_, a in cand):
+        # a searched deployment sizes its decode pool so that every request in flight fits
+        cand = [x for x in cand if x[4] == 0.0]
     if not cand or not ok_p.any():
         raise PredictError(f"no disaggregated layout of {model} in {precision} fits on {hardware} "
                            "(weights + KV cache exceed the usable memory in the prefill or decode pool)")
