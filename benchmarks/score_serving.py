@@ -36,6 +36,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import optimizer  # noqa: E402
 from problems import get_hardware  # noqa: E402
@@ -216,6 +217,86 @@ def fmt(rows_before, rows_after, title) -> str:
     return "\n".join(lines)
 
 
+def _silicon_layout(tp, dp, ep, pp):
+    """(tp, ep) in predict's terms for one silicon-sample worker, or a reason it has none."""
+    if pp and pp > 1:
+        return "pipeline parallel (not modelled)"
+    if dp > 1:
+        if tp > 1:
+            return "attention TP x DP hybrid (not modelled)"
+        return (1, dp) if ep > 1 else "attention DP without EP (not modelled)"
+    return (tp, 1)
+
+
+def silicon_kwargs(r, variant):
+    """predict keyword arguments for one silicon row, or a string saying why it is left out."""
+    kw = dict(hardware=r.hardware, model=r.model, precision=r.precision, isl=r.isl, osl=r.osl,
+              concurrency=r.concurrency, engine=r.engine)
+    if r.mode == "aggregated":
+        lay = _silicon_layout(r.tp, r.dp, r.ep, r.pp)
+        if isinstance(lay, str):
+            return lay
+        tp, ep = lay
+        if ep > 1:
+            tp = ep
+        return dict(kw, tp=tp, ep=ep)
+    if variant == "before":
+        return dict(kw, tp=None, ep=None)
+    pools = {}
+    for role, pc in (("prefill", r.prefill), ("decode", r.decode)):
+        lay = _silicon_layout(pc.tp, pc.dp, pc.ep, pc.pp)
+        if isinstance(lay, str):
+            return f"{role} {lay}"
+        pools[f"{role}_tp"], pools[f"{role}_ep"] = lay
+    pools["prefill_replicas"] = r.prefill.workers
+    n_d = r.decode.workers
+    if n_d is None and r.decode.batch:
+        n_d = max(1, round(r.concurrency / (r.decode.batch * r.decode.dp)))
+    pools["decode_replicas"] = n_d
+    return dict(kw, serving="disaggregated", **pools)
+
+
+def score_silicon(every=1) -> str:
+    """TPOT and TTFT errors on the silicon sample at each row's concurrency, per mode and engine."""
+    from silicon import load_silicon_rows  # noqa: PLC0415
+
+    rows, _ = load_silicon_rows()
+    rows = rows[::every]
+    left = Counter()
+    acc = {}
+    for r in rows:
+        errs = {}
+        for variant in ("before", "after"):
+            kw = silicon_kwargs(r, variant)
+            if isinstance(kw, str):
+                left[kw] += 1
+                break
+            try:
+                if variant == "before":
+                    kw.pop("engine", None) if "engine" not in predict_before.__code__.co_varnames else None
+                    m = predict_before(**kw, speculative="off")
+                else:
+                    m = optimizer.predict(**kw, speculative="off")
+            except PredictError as e:
+                left[f"{variant}: {str(e)[:60]}"] += 1
+                break
+            errs[variant] = (sym_error(m.tpot_s, r.tpot_s), sym_error(m.ttft_s, r.ttft_s))
+        else:
+            acc.setdefault((r.mode, r.engine), []).append(errs)
+    lines = [f"#### silicon sample (every {every}. row), TPOT and TTFT at the measured concurrency", "",
+             "| mode | engine | n | TPOT median before | TPOT median after | TTFT median before | TTFT median after |",
+             "|---|---|---|---|---|---|---|"]
+    keys = sorted(acc) + [("all", "all")]
+    for k in keys:
+        sel = [e for kk, v in acc.items() for e in v if k == ("all", "all") or kk == k]
+        med = lambda v, i: f"{100 * _q([e[v][i] for e in sel], 50):.0f}%"  # noqa: E731
+        lines.append(f"| {k[0]} | {k[1]} | {len(sel)} | {med('before', 0)} | {med('after', 0)} | "
+                     f"{med('before', 1)} | {med('after', 1)} |")
+    lines.append("")
+    lines.append("left out: " + ", ".join(f"{k} {v}" for k, v in left.most_common()))
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", action="store_true", help="print every row's prediction")
@@ -250,9 +331,8 @@ def main(argv=None) -> int:
                   f"{r.tpot_ms or float('nan'):6.2f} after {(ma.tpot_s * 1e3 if ma else float('nan')):6.2f}"
                   f"{'  ' + ma.note if ma is not None and ma.note else ''}{'  ERR ' + xa['error'] if 'error' in xa else ''}")
     if a.silicon:
-        from silicon_scoring import score_silicon  # noqa: PLC0415
         print()
-        print(score_silicon(every=a.silicon_limit))
+        print(score_silicon(every=max(a.silicon_limit, 1)))
     print(f"\n({time.perf_counter() - t0:.0f} s)")
     return 0
 
