@@ -199,9 +199,11 @@ def prefill_batch(isl_new: float) -> float:
     return max(1.0, math.floor(PREFILL_CHUNK_TOKENS / max(isl_new, 1.0)))
 
 
-def pool_ratio(decode_requests_s: float, prefill_requests_s_per_replica: float) -> int:
-    """Prefill replicas whose throughput covers the decode pool's request rate (at least one)."""
-    return max(1, math.ceil(decode_requests_s / prefill_requests_s_per_replica - 1e-9))
+def pool_ratio(decode_requests_s, prefill_requests_s_per_replica):
+    """Prefill replicas whose throughput covers the decode pool's request rate: the fewest, and
+    at least one (scalars or broadcasting arrays; a scalar gives an int)."""
+    n = np.maximum(1.0, np.ceil(np.asarray(decode_requests_s) / prefill_requests_s_per_replica - 1e-9))
+    return int(n) if n.ndim == 0 else n
 
 
 # ------------------------------------------------------------------------------ disaggregated
@@ -290,7 +292,7 @@ def predict_disaggregated(hardware, model, precision, *, isl=1024, osl=1024, con
     if prefill_replicas is not None:
         n_p = np.full((len(p_lay), len(c)), float(prefill_replicas))
     else:
-        n_p = np.maximum(1.0, np.ceil(r_dec[None, :] / mu_p[:, None] - 1e-9))
+        n_p = pool_ratio(r_dec[None, :], mu_p[:, None])
     x = np.minimum(r_dec[None, :], n_p * mu_p[:, None])
     gpus = n_p * g_p[:, None] + (n_d * g_d)[None, :]
     hr = _hw_row(hardware, calib, engine)
