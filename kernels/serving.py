@@ -145,6 +145,37 @@ def with_ttft_under_load(m: ConfigMetrics, *, calibration=None, engine=None,
                    gpus=m.tp)
 
 
+def ttft_under_load(space, indices, res, utilization: float, percentile) -> np.ndarray:
+    """TTFT of aggregated configurations under load (seconds), vectorised for the planner.
+
+    ``res`` holds ``evaluate_indices(space, indices)``; each replica is taken to run at
+    ``utilization`` of its request throughput (Poisson arrivals on the step clock, see
+    :func:`kernels.queueing.chunked_prefill_wait`). ``percentile`` is "mean", "p90" or "p99", one
+    for all or one per index. Returns the formulas' TTFT plus the prefill queue's wait.
+    """
+    from .space import WM_FIELDS  # noqa: PLC0415
+
+    indices = np.asarray(indices, dtype=np.int64)
+    wm, _, _, _, _, _, b = space.decode(indices)
+    col = {f: i for i, f in enumerate(WM_FIELDS)}
+    table = space.wm_table.copy()
+    table[:, col["cached_frac"]] = 1.0          # the same step with no prompt tokens
+    dec = evaluate_indices(type(space)(**{**space.__dict__, "wm_table": table}), indices)
+    tau = res["output_tok_s_per_user"] * res["tpot_s"]
+    step_avg, step_dec = res["tpot_s"] * tau, dec["tpot_s"] * tau
+    isl, osl = space.wm_table[wm, col["isl"]], space.wm_table[wm, col["osl"]]
+    isl_new = isl * (1.0 - space.wm_table[wm, col["cached_frac"]])
+    batch = space.batches[b]
+    tok_pf = batch * tau * isl_new / osl
+    per_tok = np.where(tok_pf > 0, np.maximum(step_avg - step_dec, 0.0) / np.maximum(tok_pf, 1e-30), 0.0)
+    busy = step_dec + PREFILL_CHUNK_TOKENS * per_tok
+    per_step = utilization * batch * tau / osl
+    names = np.broadcast_to(np.asarray(percentile), indices.shape)
+    wait = np.array([chunked_prefill_wait(per_step[k], isl_new[k], PREFILL_CHUNK_TOKENS, busy[k],
+                                          batch[k])[str(names[k])] for k in range(indices.size)])
+    return res["ttft_s"] + wait
+
+
 # --------------------------------------------------------------------------------- evaluation
 
 def _evaluate(hw_id, model_id, prec, layouts, specs, batches, isl, osl, calib, engine, cached):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 import optimizer
@@ -150,3 +151,50 @@ def test_cli_predict_disaggregated_json(capsys):
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert d["serving"] == "disaggregated" and d["gpus"] == d["prefill_replicas"] * 4 + 16
+
+
+def test_planner_ttft_under_load_matches_predict():
+    import numpy as np
+
+    from kernels.predict import _space
+    from kernels.reference import evaluate_indices
+    from kernels.serving import ttft_under_load
+
+    m = optimizer.predict(hardware="h100-sxm", model="llama-3.1-8b", precision="fp8", tp=1,
+                          concurrency=48, isl=8192, osl=256, speculative="off")
+    sp = _space("h100-sxm", "llama-3.1-8b", "fp8", [1], [0], [0], [48.0], 8192, 256, default_calibration())
+    idx = np.arange(sp.size)
+    res = evaluate_indices(sp, idx)
+    for name, ref in (("mean", m.ttft_s), ("p90", m.ttft_p90_s), ("p99", m.ttft_p99_s)):
+        assert ttft_under_load(sp, idx, res, 1.0, name)[0] == pytest.approx(ref)
+    # a fleet planned at 60% load queues less
+    assert ttft_under_load(sp, idx, res, 0.6, "p99")[0] < m.ttft_p99_s
+
+
+def test_ttft_percentile_sla_drops_candidates_over_the_limit(tiny_problem_dict):
+    from kernels.space import build_space
+    from problems.loader import problem_from_dict
+    from optimizer.candidates import candidate_rows
+
+    d = tiny_problem_dict
+    d["workloads"][0].update(input_tokens=8192, output_tokens=256)
+    d["workloads"][0]["sla"] = {"ttft_ms": 400, "min_output_tok_s_per_user": 30}
+    rows = {}
+    for pct in ("mean", "p99"):
+        d["workloads"][0]["sla"]["ttft_percentile"] = pct
+        p = problem_from_dict(d)
+        space = build_space(p)
+        rows[pct] = candidate_rows(p, space, np.arange(space.size)[::7])
+        assert all(r["ttft_s"] <= 0.4 for r in rows[pct])
+    mean_ids = {r["config_index"] for r in rows["mean"]}
+    p99_ids = {r["config_index"] for r in rows["p99"]}
+    assert p99_ids < mean_ids          # a tail SLA is stricter than a mean SLA
+
+
+def test_ttft_percentile_is_validated(tiny_problem_dict):
+    from problems.errors import InputError
+    from problems.loader import problem_from_dict
+
+    tiny_problem_dict["workloads"][0]["sla"]["ttft_percentile"] = "p50"
+    with pytest.raises((InputError, ValueError), match="ttft_percentile"):
+        problem_from_dict(tiny_problem_dict)
