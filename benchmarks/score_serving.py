@@ -184,8 +184,11 @@ def score(rows, variant):
 
 
 def _q(vals, q):
-    vals = [v for v in vals if v is not None]
-    return float(np.percentile(vals, q)) if vals else math.nan
+    """Percentile ``q`` of the errors; a row the model cannot answer counts as an infinite error."""
+    vals = np.array([v for v in vals if v is not None], dtype=float)
+    if vals.size == 0:
+        return math.nan
+    return float(np.percentile(np.where(np.isinf(vals), np.finfo(float).max, vals), q))
 
 
 def table(results, key) -> list[tuple]:
@@ -205,7 +208,9 @@ def table(results, key) -> list[tuple]:
 
 def fmt(rows_before, rows_after, title) -> str:
     def p(x):
-        return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}%"
+        if x is None or (isinstance(x, float) and math.isnan(x)):
+            return "-"
+        return "no answer" if x > 1e300 else f"{100 * x:.0f}%"
     idx = {(t[0], t[1]): t for t in rows_before}
     lines = [f"#### {title}", "",
              "| group | kind | n | median before | median after | p90 before | p90 after | TPOT med. before | TPOT med. after | TTFT med. before | TTFT med. after |",
