@@ -257,6 +257,9 @@ def silicon_kwargs(r, variant):
     n_d = r.decode.workers
     if n_d is None and r.decode.batch:
         n_d = max(1, round(r.concurrency / (r.decode.batch * r.decode.dp)))
+    if n_d is None:
+        # the decode batch per replica (and so TPOT) depends on it
+        return "decode workers and batch not recorded"
     pools["decode_replicas"] = n_d
     return dict(kw, serving="disaggregated", **pools)
 
