@@ -42,6 +42,7 @@ SEARCH_DECODE_REPLICAS = tuple(range(1, 9))
 DECODE_EPS = (2, 4, 8, 16, 32, 64)
 PREFILL_EPS = (2, 4, 8, 16)
 TPS = (1, 2, 4, 8)
+# the engine selects its calibration where the space builder takes one
 _ENGINE_AWARE = "engine" in inspect.signature(_space).parameters
 SERVING_MODES = ("aggregated", "disaggregated")
 

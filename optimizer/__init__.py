@@ -28,7 +28,8 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
     ``prefill_tp``, ``prefill_ep``, ``prefill_replicas``, ``decode_tp``, ``decode_ep``,
     ``decode_replicas`` fix their layouts, each searched when None; ``*_ep > 1`` means attention
     data-parallel + expert parallel over that many GPUs), or None: search both, as a planner
-    would. ``speculative``: "off", "mtp", or None (the default): search MTP where the model
+    would; ``tp`` and ``ep`` describe the aggregated layout only. ``speculative``: "off", "mtp",
+    or None (the default): search MTP where the model
     ships MTP layers. The best call, ``tp=None, ep=None, serving=None``, searches modes, layouts
     and MTP. The result's ``ttft_s`` is the mean TTFT under load, ``ttft_p90_s`` and
     ``ttft_p99_s`` its percentiles; ``gpus`` counts both pools. See :mod:`kernels.serving`.
