@@ -34,8 +34,11 @@ def test_kv_transfer_time_by_hand():
 
 
 def test_transfer_over_scale_up_inside_the_rack_and_scale_out_beyond():
-    c = default_calibration().for_family("blackwell")
-    lat, eff = c["collective_latency_s"], c["comm_efficiency"]
+    from kernels.space import hardware_row
+    from problems import get_hardware
+
+    hw = hardware_row(get_hardware("gb200-nvl72"), default_calibration())
+    lat, eff = hw["lat"], hw["comm_eff"]              # fitted collective latency and link fraction
     kv = 61 * 576 * 1024                                     # FP4 weights keep FP8 KV
     # 1 x TP4 prefill + 2 x DEP8 decode = 20 GPUs, inside the 72-GPU NVLink domain (900 GB/s)
     small = optimizer.predict(**DSR1, concurrency=64, serving="disaggregated", speculative="off",
