@@ -33,7 +33,7 @@ from .predict import ConfigMetrics, PredictError, _space
 from .predict import predict as predict_aggregated_zero_load
 from .queueing import chunked_prefill_wait, pool_wait
 from .reference import evaluate_indices
-from .space import GIB, batch_grid, default_calibration, model_row
+from .space import batch_grid, default_calibration, model_row
 
 PREFILL_CHUNK_TOKENS = formulas.PREFILL_CHUNK_TOKENS
 # decode replicas tried when a search leaves them free (per-GPU figures depend on the rounding
@@ -100,7 +100,7 @@ def _at_memory_cap(m: ConfigMetrics, concurrency, *, metric, calibration, engine
                     calib, engine, cached=[cached])
     mem = res["memory_bytes_per_gpu"][0, 0, 0]
     per_seq, fixed = mem[1] - mem[0], mem[0] - (mem[1] - mem[0])
-    hbm = get_hardware(m.hardware).hbm_gb * GIB
+    hbm = _hw_row(m.hardware, calib, engine)["hbm_bytes"]
     cap = math.floor((formulas.MEM_USABLE_FRACTION * hbm * (1.0 - 1e-9) - fixed) / per_seq)
     if not (m.concurrency < cap < concurrency):
         return m
