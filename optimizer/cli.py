@@ -333,9 +333,13 @@ def predict(hardware: str = typer.Option(..., "--hardware"), model: str = typer.
               title_justify="left", show_header=False)
     t.add_column("")
     t.add_column("", justify="right")
+    pools = ("prefill_tp", "prefill_ep", "prefill_replicas", "decode_tp", "decode_ep", "decode_replicas",
+             "kv_transfer_s")
     for k, v in m.to_dict().items():
         if k in ("hardware", "model", "precision", "tp", "ep", "concurrency"):
             continue
+        if m.serving == "aggregated" and k in pools:
+            continue                    # one pool: its layout is in the title
         t.add_row(k, _fmt(v) if not isinstance(v, (bool, str)) else str(v))
     out.print(t)
 
