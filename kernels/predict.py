@@ -46,6 +46,19 @@ class ConfigMetrics:
     tok_per_joule: float
     memory_bytes_per_gpu: float
     fits: bool
+    # serving mode; a disaggregated point counts GPUs, power and cost over both pools, and its
+    # requests_per_s_per_replica is the whole deployment's (kernels/serving.py)
+    serving: str = "aggregated"
+    gpus: int = 0                       # GPUs of the deployment described (0: one replica, tp)
+    prefill_tp: int = 0
+    prefill_ep: int = 0
+    prefill_replicas: int = 0
+    decode_tp: int = 0
+    decode_ep: int = 0
+    decode_replicas: int = 0
+    kv_transfer_s: float = 0.0
+    ttft_p90_s: float = float("nan")    # TTFT under load (ttft_s is the mean); NaN: not modelled
+    ttft_p99_s: float = float("nan")
     queue_wait_s: float = 0.0
     note: str = ""
 

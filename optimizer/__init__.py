@@ -14,13 +14,34 @@ from .solve import solve
 
 
 def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=1024, osl=1024,
-            engine=None, min_output_tok_s_per_user=None, **kw) -> ConfigMetrics:
-    """Predict one operating point; see :func:`kernels.predict.predict`."""
-    from kernels.predict import predict as _predict
+            engine=None, min_output_tok_s_per_user=None, *, serving="aggregated", prefill_tp=None,
+            prefill_ep=None, prefill_replicas=None, decode_tp=None, decode_ep=None,
+            decode_replicas=None, speculative=None, **kw) -> ConfigMetrics:
+    """Predict one operating point.
+
+    ``concurrency=None``: the max-throughput point; ``min_output_tok_s_per_user=X``: the
+    highest-throughput point with at least X tok/s per user; ``concurrency=C``: C requests in
+    flight in total (over both pools when disaggregated). ``tp=None`` searches tensor-parallel
+    degrees (``ep=None`` also expert parallel).
+
+    ``serving``: "aggregated" (the default), "disaggregated" (a prefill pool and a decode pool;
+    ``prefill_tp``, ``prefill_ep``, ``prefill_replicas``, ``decode_tp``, ``decode_ep``,
+    ``decode_replicas`` fix their layouts, each searched when None; ``*_ep > 1`` means attention
+    data-parallel + expert parallel over that many GPUs), or None: search both, as a planner
+    would; ``tp`` and ``ep`` describe the aggregated layout only. ``speculative``: "off", "mtp",
+    or None (the default): search MTP where the model
+    ships MTP layers. The best call, ``tp=None, ep=None, serving=None``, searches modes, layouts
+    and MTP. The result's ``ttft_s`` is the mean TTFT under load, ``ttft_p90_s`` and
+    ``ttft_p99_s`` its percentiles; ``gpus`` counts both pools. See :mod:`kernels.serving`.
+    """
+    from kernels.serving import predict as _predict
 
     return _predict(hardware=hardware, model=model, precision=precision, tp=tp, ep=ep,
                     concurrency=concurrency, isl=isl, osl=osl, engine=engine,
-                    min_output_tok_s_per_user=min_output_tok_s_per_user, **kw)
+                    min_output_tok_s_per_user=min_output_tok_s_per_user, serving=serving,
+                    prefill_tp=prefill_tp, prefill_ep=prefill_ep, prefill_replicas=prefill_replicas,
+                    decode_tp=decode_tp, decode_ep=decode_ep, decode_replicas=decode_replicas,
+                    speculative=speculative, **kw)
 
 
 def __getattr__(name):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels.reference import evaluate_indices
+from kernels.serving import ttft_under_load
 from kernels.space import ConfigSpace
 from problems import Problem
 
@@ -23,16 +24,22 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
 
     ``capacity_per_replica`` is the replica's throughput at its SLA operating point times the
     workload's ``max_utilization`` headroom (economics), in the workload's demand unit.
+    ``ttft_s`` is the TTFT under that load at the workload's ``sla.ttft_percentile`` (the prefill
+    queue added on the host); a configuration whose TTFT there exceeds ``sla.ttft_ms`` is dropped.
     """
     indices = np.asarray(indices, dtype=np.int64)
     if indices.size == 0:
         return []
     res = evaluate_indices(space, indices)
     u = problem.economics.max_utilization
+    wls = [problem.workload(space.describe(int(i))["workload"]) for i in indices]
+    ttft = ttft_under_load(space, indices, res, u, [w.sla.ttft_percentile for w in wls])
     rows = []
     for k, idx in enumerate(indices):
         d = space.describe(int(idx))
-        w = problem.workload(d["workload"])
+        w = wls[k]
+        if w.sla.ttft_s is not None and not ttft[k] <= w.sla.ttft_s:
+            continue
         tp = d["tp"]
         out_gpu = float(res["output_tok_s_per_gpu"][k])
         out_rep = out_gpu * tp
@@ -46,7 +53,7 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
             concurrency=d["concurrency"], gpus_per_replica=tp, capacity_per_replica=cap,
             capacity_unit=unit, cost_usd_per_hour_per_replica=cost_gpu_h * tp,
             power_kw_per_replica=float(res["power_w_per_gpu"][k]) * tp / 1000.0,
-            ttft_s=float(res["ttft_s"][k]), tpot_s=float(res["tpot_s"][k]),
+            ttft_s=float(ttft[k]), tpot_s=float(res["tpot_s"][k]),
             output_tok_s_per_user=float(res["output_tok_s_per_user"][k]),
             output_tok_s_per_gpu=out_gpu, total_tok_s_per_gpu=float(res["total_tok_s_per_gpu"][k]),
             requests_per_s_per_replica=req_rep,

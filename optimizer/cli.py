@@ -310,14 +310,26 @@ def predict(hardware: str = typer.Option(..., "--hardware"), model: str = typer.
             concurrency: Optional[int] = typer.Option(None, "--concurrency", help="default: max-throughput point"),
             isl: int = typer.Option(1024, "--isl"), osl: int = typer.Option(1024, "--osl"),
             min_tok_s_user: Optional[float] = typer.Option(None, "--min-tok-s-per-user"),
-            speculative: str = typer.Option("off", "--speculative", help="off | mtp"),
+            speculative: str = typer.Option("search", "--speculative", help="off | mtp | search"),
+            serving: str = typer.Option("aggregated", "--serving",
+                                        help="aggregated | disaggregated | search"),
+            prefill_tp: Optional[int] = typer.Option(None, "--prefill-tp"),
+            prefill_ep: Optional[int] = typer.Option(None, "--prefill-ep"),
+            prefill_replicas: Optional[int] = typer.Option(None, "--prefill-replicas"),
+            decode_tp: Optional[int] = typer.Option(None, "--decode-tp"),
+            decode_ep: Optional[int] = typer.Option(None, "--decode-ep"),
+            decode_replicas: Optional[int] = typer.Option(None, "--decode-replicas"),
             json_out: bool = typer.Option(False, "--json", help="print JSON")):
     """Predict one operating point of one model on one hardware type."""
     import optimizer  # noqa: PLC0415
 
     m = optimizer.predict(hardware=hardware, model=model, precision=precision, tp=tp, ep=ep,
                           concurrency=concurrency, isl=isl, osl=osl,
-                          min_output_tok_s_per_user=min_tok_s_user, speculative=speculative)
+                          min_output_tok_s_per_user=min_tok_s_user,
+                          speculative=None if speculative == "search" else speculative,
+                          serving=None if serving == "search" else serving,
+                          prefill_tp=prefill_tp, prefill_ep=prefill_ep, prefill_replicas=prefill_replicas,
+                          decode_tp=decode_tp, decode_ep=decode_ep, decode_replicas=decode_replicas)
     if json_out:
         from .plan import _clean  # noqa: PLC0415 - NaN (e.g. no published TDP) becomes null
 
@@ -328,9 +340,13 @@ def predict(hardware: str = typer.Option(..., "--hardware"), model: str = typer.
               title_justify="left", show_header=False)
     t.add_column("")
     t.add_column("", justify="right")
+    pools = ("prefill_tp", "prefill_ep", "prefill_replicas", "decode_tp", "decode_ep", "decode_replicas",
+             "kv_transfer_s")
     for k, v in m.to_dict().items():
         if k in ("hardware", "model", "precision", "tp", "ep", "concurrency"):
             continue
+        if m.serving == "aggregated" and k in pools:
+            continue                    # one pool: its layout is in the title
         t.add_row(k, _fmt(v) if not isinstance(v, (bool, str)) else literal(v))
     out.print(t)
 

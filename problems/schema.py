@@ -94,6 +94,9 @@ class Demand(_Strict):
 class SLA(_Strict):
     ttft_ms: PosFloat | None = None
     min_output_tok_s_per_user: PosFloat | None = None
+    # which TTFT ``ttft_ms`` bounds: the mean or a percentile under the planned load (queueing
+    # of prompts for prefill, kernels/queueing.py); planners write SLAs on P90 or P99
+    ttft_percentile: Literal["mean", "p90", "p99"] = "p90"
 
     @property
     def ttft_s(self) -> float | None:

