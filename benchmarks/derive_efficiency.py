@@ -158,6 +158,23 @@ def fit_roofline(t, flops, nbytes, peak, bw, *, compute=True, memory=True) -> li
             _r(1.2 * _sigmoid(sol.x[2])) if memory else None] + _err(model(sol.x), t)
 
 
+def fit_roofline_per_item(t, nbytes, items, bw) -> list:
+    """Fit t = t0 + items * t_item + bytes / (e_b * bw) in log space.
+
+    A decode-attention kernel runs one thread block per (sequence, query head): below the
+    bandwidth limit its time grows with that count, not with the bytes. Returns [t0 in
+    microseconds, t_item in nanoseconds, e_b, error median, error p90].
+    """
+    t, nbytes, items = (np.asarray(a, float) for a in (t, nbytes, items))
+
+    def model(p):
+        return np.exp(p[0]) + items * np.exp(p[1]) + nbytes / (1.2 * _sigmoid(p[2]) * bw)
+
+    p0 = np.array([math.log(max(np.min(t) * 0.5, 1e-7)), math.log(1e-9), 0.0])
+    sol = least_squares(lambda p: np.log(model(p) / t), p0, loss="soft_l1", f_scale=0.1)
+    return [_r(np.exp(sol.x[0]) * 1e6), _r(np.exp(sol.x[1]) * 1e9), _r(1.2 * _sigmoid(sol.x[2]))] + _err(model(sol.x), t)
+
+
 def fit_saturating(x, e) -> list | None:
     """Fit e(x) = e_max * x / (x + x_half) to efficiency points, in log space.
 
@@ -266,14 +283,15 @@ def generation_attention(tb, system, hw, fw) -> dict:
     if ver is None:
         return {}
     d = tb.read(system, "attention", fw, ver, "generation_attention_perf.parquet",
-                ["batch_size", "isl", "step", "num_key_value_heads", "head_dim", "window_size",
+                ["batch_size", "isl", "step", "num_heads", "num_key_value_heads", "head_dim", "window_size",
                  "kv_cache_dtype", "latency"])
     pk, out = peaks(hw), {}
     for dtype in ("bfloat16", "fp8"):
         sel = (d["kv_cache_dtype"] == dtype) & (d["window_size"] == 0)
         if sel.sum() < 50:
             continue
-        b, kvh, hd = (d[c][sel].astype(float) for c in ("batch_size", "num_key_value_heads", "head_dim"))
+        b, qh, kvh, hd = (d[c][sel].astype(float) for c in ("batch_size", "num_heads", "num_key_value_heads",
+                                                            "head_dim"))
         kv_len = (d["isl"][sel] + d["step"][sel]).astype(float)   # prompt plus generated tokens
         t = d["latency"][sel].astype(float) * 1e-3
         nbytes = b * kv_len * 2 * kvh * hd * DTYPE_BYTES[dtype]   # K and V of every cached token
@@ -282,6 +300,7 @@ def generation_attention(tb, system, hw, fw) -> dict:
         f = nbytes >= GEN_FIT_MIN_BYTES
         out[dtype] = {"v": ver, "eff": es,
                       "roofline": fit_roofline(t[f], nbytes[f] * 0, nbytes[f], 1.0, bw, compute=False),
+                      "roofline_per_item": fit_roofline_per_item(t[f], nbytes[f], (b * qh)[f], bw),
                       "saturating": fit_saturating(GEN_BYTES, es)}
     return out
 
@@ -377,6 +396,8 @@ DEFINITIONS = {
                 "bytes/(e_bandwidth*bw)) fitted to the kernel times (null: term not in the form)",
     "saturating": "[e_max, x_half, err_median, err_p90] of e(x) = e_max * x / (x + x_half) fitted to the eff "
                   "points, x in the section's grid unit",
+    "roofline_per_item": "[t0_us, t_item_ns, e_bandwidth, err_median, err_p90] of t = t0 + items * t_item + "
+                         "bytes/(e_bandwidth*bw), items = sequences x query heads (generation_attention)",
     "alpha_beta": "[alpha_us, beta_gb_s, err_median, err_p90] of t = alpha + bytes/beta (beta in 1e9 B/s)",
     "busbw_frac": "bus bandwidth (nccl-tests convention: bytes/t * 2(n-1)/n for all-reduce, * (n-1)/n for "
                   "alltoall) over the catalog scale-up GB/s per GPU per direction, at comm_bytes",

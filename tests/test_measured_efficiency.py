@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from derive_efficiency import binned, fit_alpha_beta, fit_roofline, fit_saturating  # noqa: E402
+from derive_efficiency import (binned, fit_alpha_beta, fit_roofline, fit_roofline_per_item,  # noqa: E402
+                               fit_saturating)
 
 from problems import hardware_catalog  # noqa: E402
 
@@ -77,6 +78,16 @@ def test_roofline_fit_recovers_known_physics():
     assert t0 == pytest.approx(8.0, rel=0.02)
     assert ec == pytest.approx(0.6, rel=0.02) and eb == pytest.approx(0.8, rel=0.02)
     assert err_med < 0.01
+
+
+def test_per_item_fit_recovers_a_per_block_cost():
+    rng = np.random.default_rng(1)
+    nbytes = 10 ** rng.uniform(6, 10, 300)
+    items = 2.0 ** rng.integers(4, 16, 300)
+    t = 10e-6 + items * 3e-9 + nbytes / (0.85 * 3e12)
+    t0, t_item, eb, err, _ = fit_roofline_per_item(t, nbytes, items, 3e12)
+    assert (t0, t_item, eb) == (pytest.approx(10, rel=0.02), pytest.approx(3, rel=0.02), pytest.approx(0.85, rel=0.02))
+    assert err < 0.01
 
 
 def test_alpha_beta_fit_recovers_known_link():
