@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kernels.space import default_calibration, load_calibration  # noqa: E402
-from optimizer.calibration import (error_table, evaluate_rows, fit, load_rows,  # noqa: E402
+from kernels.calibration import (error_table, evaluate_rows, fit, load_rows,  # noqa: E402
                                    save, PARAM_NAMES, to_vector)
 
 DATA = ROOT / "benchmarks" / "data" / "calibration.csv"
@@ -43,7 +43,7 @@ def holdout_table(rows, base, max_nfev) -> str:
     predict the held-out rows. Groups left without rows take the mean of the fitted groups."""
     import numpy as np
 
-    from optimizer.calibration import FAMILY_GROUPS, from_vector
+    from kernels.calibration import FAMILY_GROUPS, from_vector
     from problems import get_hardware
 
     folds = [[h] for h in sorted({r.hardware for r in rows})] + [["mi300x", "mi325x"]]

@@ -17,7 +17,7 @@ including the disaggregated ones, whose prefill and decode pools are read from t
 * **planner** (interactivity rows only): ``optimizer.predict(tp=None, ep=None, serving=None,
   speculative=None)`` unless the row pins MTP on or off -- the best call.
 
-Error: symmetric ``max(p/m, m/p) - 1``, as in optimizer/calibration.py.
+Error: symmetric ``max(p/m, m/p) - 1``, as in kernels/calibration.py.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import optimizer  # noqa: E402
 from problems import get_hardware  # noqa: E402
 from kernels.predict import PredictError  # noqa: E402
 from kernels.predict import predict as predict_before  # noqa: E402
-from optimizer.calibration import HW_MAP, MODEL_MAP, CalRow, load_rows, sym_error  # noqa: E402
+from kernels.calibration import HW_MAP, MODEL_MAP, CalRow, load_rows, sym_error  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "calibration.csv"
 POOLS = re.compile(r"prefill (\d+) GPU (TP|EP|DEP)(\d+), decode (\d+) GPU (TP|EP|DEP)(\d+)")
@@ -114,7 +114,7 @@ def load_serving_rows(path=DATA) -> tuple[list[ServingRow], Counter]:
             if user:
                 rows.append(ServingRow(replace(base, kind="at_interactivity", tok_s_user=float(user)),
                                        "disaggregated", pools, stated))
-    assert seen == n_disagg, "disaggregated rows counted differently from optimizer.calibration"
+    assert seen == n_disagg, "disaggregated rows counted differently from kernels.calibration"
     return rows, excluded
 
 

@@ -5,9 +5,9 @@
     python benchmarks/vs_aiconfigurator.py --markdown out.md
 
 Rows: (a) the max-throughput rows of ``benchmarks/data/calibration.csv`` (output tokens/s per GPU;
-``max_throughput`` kind of ``optimizer/calibration.py``), (b) the aggregated rows of the silicon
+``max_throughput`` kind of ``kernels/calibration.py``), (b) the aggregated rows of the silicon
 sample (``benchmarks/silicon.py``; TTFT and TPOT at the measured concurrency), per engine. Both
-models are scored with the symmetric error max(p/m, m/p) - 1 of ``optimizer.calibration``.
+models are scored with the symmetric error max(p/m, m/p) - 1 of ``kernels.calibration``.
 
 aiconfigurator runs only for ``--predict``: ``aiconfigurator`` and ``aiconfigurator-core`` 0.12.0
 are installed into a throwaway virtual environment under ``benchmarks/.cache/`` (never a
@@ -210,7 +210,7 @@ def _layout(model: str, tp: int, ep: int | None) -> dict:
 
 
 def calibration_rows():
-    from optimizer.calibration import load_rows
+    from kernels.calibration import load_rows
 
     rows, _ = load_rows(ROOT / "benchmarks" / "data" / "calibration.csv")
     return [r for r in rows if r.kind == "max_throughput"]

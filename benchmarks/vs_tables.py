@@ -1,6 +1,6 @@
 """Error tables for benchmarks/vs_aiconfigurator.py: both models, the same rows, the same metric.
 
-tokenfleet is scored through ``optimizer.calibration`` (``evaluate_rows``, ``sym_error``): the
+tokenfleet is scored through ``kernels.calibration`` (``evaluate_rows``, ``sym_error``): the
 max-throughput rows exactly as ``benchmarks/calibrate.py`` scores them, and each aggregated silicon
 row as an ``at_concurrency`` row (its measured concurrency and layout; TPOT and TTFT errors).
 """
@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 import numpy as np
 
 from kernels.space import default_calibration
-from optimizer.calibration import CalRow, evaluate_rows, sym_error
+from kernels.calibration import CalRow, evaluate_rows, sym_error
 
 
 def _stats(errs) -> tuple[str, str]:

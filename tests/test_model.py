@@ -147,7 +147,7 @@ def test_the_scalar_binding_is_the_same_text_as_the_numpy_reference():
 
 
 def test_shipped_calibration_meets_the_error_targets():
-    from optimizer.calibration import error_table, evaluate_rows, load_rows
+    from kernels.calibration import error_table, evaluate_rows, load_rows
 
     rows, excluded = load_rows(ROOT / "benchmarks" / "data" / "calibration.csv")
     assert len(rows) >= 80 and sum(excluded.values()) > 0
