@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kernels.space import default_calibration, load_calibration  # noqa: E402
+from kernels import default_calibration, load_calibration  # noqa: E402
 from kernels.calibration import (error_table, evaluate_rows, fit, load_rows,  # noqa: E402
                                    save, PARAM_NAMES, to_vector)
 

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from kernels.space import default_calibration
+from kernels import default_calibration
 from kernels.calibration import CalRow, evaluate_rows, sym_error
 
 

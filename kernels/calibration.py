@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .predict import PredictError, predict
-from .space import Calibration
+from .tables import Calibration
 
 HW_MAP = {"B200": "b200", "B300": "b300", "GB200 NVL72": "gb200-nvl72", "GB300 NVL72": "gb300-nvl72",
           "H100 SXM": "h100-sxm", "H200 SXM": "h200-sxm", "MI300X": "mi300x", "MI325X": "mi325x",

@@ -1,4 +1,5 @@
-"""Translate :mod:`kernels.formulas` to CUDA C, and write the fused CuPy kernel around it.
+"""Translate :mod:`kernels.formulas` to CUDA C, and put the CuPy kernels (``kernels/fused.cu``)
+around it.
 
 The translator accepts exactly the restricted Python the formulas are written in (assignments,
 arithmetic, comparisons inside ``where``, calls to primitives and to other formula functions,
@@ -12,13 +13,16 @@ checks the CuPy kernel's formulas against the NumPy reference without a GPU.
 from __future__ import annotations
 
 import ast
+from importlib import resources
 
 from problems.errors import InternalError
 
 from . import formulas
+from .adapter import c_source
+from .device import TILE
 from .evaluate import N_BINS
+from .layout import FRONTIER_AXES, N_AXES, OUT, OUTPUTS, SLAB_AXES, Status
 from .scalar import _tree
-from .space import CONFIG_ARGS, HW_FIELDS, MTP_DRAFT_TOKENS, WM_FIELDS, _HW_EVAL, _WM_EVAL
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 _CMPOPS = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<=", ast.Eq: "==", ast.NotEq: "!="}
@@ -127,98 +131,21 @@ def device_functions(real: str = "float") -> str:
     return "\n\n".join(out)
 
 
-def _args_c() -> str:
-    wm = {f: i for i, f in enumerate(WM_FIELDS)}
-    hw = {f: i for i, f in enumerate(HW_FIELDS)}
-    cfg = dict(batch="batch_t[b]", tp="tp_t[t]", dep="mode_t[m]", prec="prec_t[p]", draft="spec_t[s] * DRAFT")
-    a = [cfg[x] for x in CONFIG_ARGS] + [f"W[{wm[f]}]" for f in _WM_EVAL] + [f"Hw[{hw[f]}]" for f in _HW_EVAL]
-    return ", ".join(a)
+def prelude(real: str = "float") -> str:
+    """Constants ``fused.cu`` expects, from :mod:`kernels.layout`."""
+    defs = dict(N_AXES=N_AXES, SLAB_AXES=SLAB_AXES, FRONTIER_AXES=FRONTIER_AXES, NBINS=N_BINS, TILE=TILE,
+                N_OUT=len(OUTPUTS), O_STATUS=OUT["status"], O_USER=OUT["output_tok_s_per_user"],
+                O_GPU=OUT["output_tok_s_per_gpu"], O_COST=OUT["cost_usd_per_mtok_output"],
+                O_TPJ=OUT["tok_per_joule"], S_FITS=int(Status.MISSES_SLA), S_MEETS=int(Status.MEETS_SLA),
+                S_INVALID=int(Status.INVALID))
+    return "\n".join([f"typedef {real} real;"] + [f"#define {k} {v}" for k, v in defs.items()])
 
 
 def kernel_source(real: str = "float") -> str:
-    """The fused CuPy kernel: same indexing and packed-atomic reductions as the Numba kernel."""
-    wm = {f: i for i, f in enumerate(WM_FIELDS)}
-    o = {n: i for i, n in enumerate(formulas.OUTPUTS)}
-    n_out = len(formulas.OUTPUTS)
-    outs = ", ".join(f"&o{i}" for i in range(n_out))
-    decl = "; ".join(f"{real} o{i}" for i in range(n_out))
-    nw, nh = len(WM_FIELDS), len(HW_FIELDS)
-    return f'''
-#ifndef INFINITY  /* NVRTC does not include math.h */
-#define INFINITY __int_as_float(0x7f800000)
-#endif
-#define TILE 16
-#define NBINS {N_BINS}
-#define DRAFT (({real}){MTP_DRAFT_TOKENS!r})
-{device_functions(real)}
-
-__device__ __forceinline__ unsigned long long fbits({real} x) {{
-    return (unsigned long long)(unsigned int)__float_as_int((float)x);
-}}
-
-extern "C" __global__ void tokenfleet_eval(
-    int slab0, int n_local, long long group0, int nb, int nS, int nM, int nT, int nP, int H,
-    const {real}* prec_t, const {real}* tp_t, const {real}* mode_t, const {real}* spec_t,
-    const {real}* batch_t, const {real}* wm_t, const {real}* hw_t,
-    unsigned long long* grp_cost, unsigned long long* grp_tpj, unsigned long long* front,
-    unsigned long long* counts) {{
-    long long tid = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    int j0 = (int)(tid * TILE);
-    if (tid * TILE >= n_local) return;
-    int j1 = min(j0 + TILE, n_local);
-    int slab_size = nP * nT * nM * nS * nb;
-    int cur_g = -1;
-    {real} best_c = INFINITY, best_t = -INFINITY;
-    int best_cb = 0, best_tb = 0;
-    unsigned long long nfit = 0, nmeet = 0;
-    for (int j = j0; j < j1; ++j) {{
-        int q = j / slab_size, r = j - q * slab_size;
-        int slab = slab0 + q;
-        int b = r % nb; int r2 = r / nb;
-        int s = r2 % nS; r2 /= nS;
-        int m = r2 % nM; r2 /= nM;
-        int t = r2 % nT; int p = r2 / nT;
-        int wmi = slab / H, hi = slab - wmi * H;
-        int g = j / nb;
-        if (g != cur_g) {{
-            if (cur_g >= 0 && best_c < INFINITY) {{
-                atomicMin(&grp_cost[group0 + cur_g], (fbits(best_c) << 32) | (unsigned long long)best_cb);
-                atomicMax(&grp_tpj[group0 + cur_g], (fbits(best_t) << 32) | (0xFFFFFFFFull - (unsigned long long)best_tb));
-            }}
-            cur_g = g; best_c = INFINITY; best_t = -INFINITY;
-        }}
-        const {real}* W = wm_t + (long long)wmi * {nw};
-        const {real}* Hw = hw_t + (long long)hi * {nh};
-        {real} valid = config_valid(prec_t[p], tp_t[t], mode_t[m], spec_t[s], W[{wm["allow_bf16"]}],
-                                    W[{wm["allow_fp8"]}], W[{wm["allow_fp4"]}], W[{wm["is_moe"]}], W[{wm["has_mtp"]}]);
-        if (valid < ({real})0.5) continue;
-        {decl};
-        evaluate_config({_args_c()}, {outs});
-        {real} status = o{o["status"]};
-        if (status < ({real})0.5) continue;
-        nfit += 1;
-        int ub = (int)frontier_bin(o{o["output_tok_s_per_user"]}, ({real})NBINS);
-        long long fg = (long long)slab * nP + p;
-        unsigned long long off = (unsigned long long)((t * nM * nS + m * nS + s) * nb + b);
-        unsigned long long key = (fbits(o{o["output_tok_s_per_gpu"]}) << 32) | (0xFFFFFFFFull - off);
-        unsigned long long* slot = &front[fg * NBINS + ub];
-        if (key > *slot) atomicMax(slot, key);
-        if (status > ({real})1.5) {{
-            nmeet += 1;
-            {real} c = o{o["cost_usd_per_mtok_output"]};
-            if (c < best_c) {{ best_c = c; best_cb = b; }}
-            {real} e = o{o["tok_per_joule"]};
-            if (e > best_t) {{ best_t = e; best_tb = b; }}
-        }}
-    }}
-    if (cur_g >= 0 && best_c < INFINITY) {{
-        atomicMin(&grp_cost[group0 + cur_g], (fbits(best_c) << 32) | (unsigned long long)best_cb);
-        atomicMax(&grp_tpj[group0 + cur_g], (fbits(best_t) << 32) | (0xFFFFFFFFull - (unsigned long long)best_tb));
-    }}
-    if (nfit) atomicAdd(&counts[0], nfit);
-    if (nmeet) atomicAdd(&counts[1], nmeet);
-}}
-'''
+    """The CuPy kernels (``tokenfleet_eval``, ``tokenfleet_points``): the layout's constants, the
+    translated formulas, the generated adapters, then the skeleton shipped as ``kernels/fused.cu``."""
+    skeleton = resources.files("kernels").joinpath("fused.cu").read_text(encoding="utf-8")
+    return "\n\n".join([prelude(real), device_functions(real), c_source(), '#line 1 "kernels/fused.cu"', skeleton])
 
 
 def host_test_source(real: str = "double") -> str:
@@ -236,28 +163,5 @@ void eval_many(const {real}* in, {real}* out, long n) {{
     for (long k = 0; k < n; ++k) {{
         evaluate_config({call});
     }}
-}}
-'''
-
-
-def points_kernel_source(real: str = "float") -> str:
-    """A kernel writing every metric of a list of decoded configurations (for parity checks)."""
-    n_out = len(formulas.OUTPUTS)
-    nw, nh = len(WM_FIELDS), len(HW_FIELDS)
-    outs = ", ".join(f"&out[{i} * (long long)n + k]" for i in range(n_out))
-    return f'''
-#define DRAFT (({real}){MTP_DRAFT_TOKENS!r})
-{device_functions(real)}
-
-extern "C" __global__ void tokenfleet_points(const int* axes, int n, const {real}* prec_t, const {real}* tp_t,
-    const {real}* mode_t, const {real}* spec_t, const {real}* batch_t, const {real}* wm_t, const {real}* hw_t,
-    {real}* out) {{
-    int k = blockIdx.x * blockDim.x + threadIdx.x;
-    if (k >= n) return;
-    const int* a = axes + 7LL * k;
-    int wmi = a[0], hi = a[1], p = a[2], t = a[3], m = a[4], s = a[5], b = a[6];
-    const {real}* W = wm_t + (long long)wmi * {nw};
-    const {real}* Hw = hw_t + (long long)hi * {nh};
-    evaluate_config({_args_c()}, {outs});
 }}
 '''

@@ -1,6 +1,6 @@
 """Host-side driver shared by the GPU backends (Numba-CUDA and CuPy).
 
-Both run the same fused kernel design (see the indexing sketch in :mod:`kernels.numba_backend`):
+Both run the same fused kernel design (see the indexing sketch in :mod:`kernels.numba_kernels`):
 the space is cut into chunks of whole (workload-model, hardware) slabs so that every index inside a
 chunk fits 32 bits, each chunk is one launch, and the reductions come back as packed 64-bit keys
 (value bits high, index bits low) that :class:`DeviceOutputs` turns into a
@@ -36,15 +36,17 @@ def run_chunks(space: ConfigSpace, chunk: int | None, launch, progress=None) -> 
     """Launch the fused kernel once per chunk; returns the first launch's seconds (compilation).
 
     ``launch(n_threads, scalars)`` runs one chunk and synchronizes; ``scalars`` are the kernel's
-    leading integer arguments (slab0, n_local, group0, nb, nS, nM, nT, nP, H).
+    leading arguments: ``slab0, n_local`` (uint32), ``group0, fg0`` (int64: the chunk's first
+    group and frontier group) and ``fgs`` (uint32: configurations per frontier group).
     """
     nb = len(space.batches)
+    fgs = space.frontier_group_size
     compile_s = None
     for slab0, n_slabs in chunks_of(space, chunk or (1 << 30)):
         n_local = n_slabs * space.slab_size
-        scalars = (np.int32(slab0), np.int32(n_local), np.int64(slab0 * (space.slab_size // nb)), np.int32(nb),
-                   np.int32(len(space.specs)), np.int32(len(space.modes)), np.int32(len(space.tps)),
-                   np.int32(len(space.precisions)), np.int32(len(space.hardware)))
+        start = slab0 * space.slab_size
+        scalars = (np.uint32(slab0), np.uint32(n_local), np.int64(start // nb), np.int64(start // fgs),
+                   np.uint32(fgs))
         t = time.perf_counter()
         launch(math.ceil(n_local / TILE), scalars)
         if compile_s is None:
@@ -52,6 +54,13 @@ def run_chunks(space: ConfigSpace, chunk: int | None, launch, progress=None) -> 
         if progress is not None:
             progress(n_local)
     return compile_s or 0.0
+
+
+def kernel_arrays(space: ConfigSpace, dtype, to_device) -> tuple:
+    """The kernels' table arguments on the device, in order: dims, axv, axo, wm_t, hw_t."""
+    t = space.kernel_tables()
+    return (to_device(t["dims"]), to_device(t["axv"].astype(dtype)), to_device(t["axo"]),
+            to_device(np.ascontiguousarray(t["wm"], dtype=dtype)), to_device(np.ascontiguousarray(t["hw"], dtype=dtype)))
 
 
 def _bits_to_float(k: np.ndarray) -> np.ndarray:

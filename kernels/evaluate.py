@@ -20,6 +20,7 @@ import numpy as np
 
 from . import formulas
 from .backends import resolve_backend
+from .layout import Status
 from .reference import evaluate_slab_range
 from .space import ConfigSpace
 
@@ -66,8 +67,8 @@ def _reduce_chunk(red: Reduction, start: int, res: dict, nb: int, inner_f: int) 
     n = status.size
     g0 = start // nb
     ng = n // nb
-    meets = status >= 1.5
-    fits = status >= 0.5
+    meets = status == Status.MEETS_SLA
+    fits = status >= Status.MISSES_SLA
     red.n_evaluated += n
     red.n_fit += int(fits.sum())
     red.n_meet += int(meets.sum())
@@ -126,15 +127,18 @@ def evaluate_numpy(space: ConfigSpace, chunk: int = DEFAULT_CHUNK, progress=None
 
 
 def evaluate(space: ConfigSpace, backend: str = "auto", chunk: int | None = None, progress=None) -> Reduction:
-    """Evaluate ``space`` on ``backend`` ("auto", "numpy", "cupy", "numba-cuda").
+    """Evaluate ``space`` on ``backend`` ("auto", "numpy", "numba", "cupy", "numba-cuda").
 
     The returned :class:`Reduction` records which backend ran and how long evaluation took.
     Raises :class:`kernels.backends.BackendUnavailable` when an explicitly requested backend
     cannot run.
     """
-    name = resolve_backend(backend)
+    name = resolve_backend(backend, size=space.size)
     if name == "numpy":
         return evaluate_numpy(space, chunk or DEFAULT_CHUNK, progress)
+    if name == "numba":
+        from .numba_cpu import evaluate_numba_cpu
+        return evaluate_numba_cpu(space, chunk=chunk, progress=progress)
     if name == "numba-cuda":
         from .numba_backend import evaluate_numba
         return evaluate_numba(space, chunk=chunk, progress=progress)

@@ -27,10 +27,10 @@ where = _np.where
 OUTPUTS = (
     "ttft_s", "tpot_s", "output_tok_s_per_user", "output_tok_s_per_gpu", "total_tok_s_per_gpu",
     "requests_per_s_per_replica", "power_w_per_gpu", "cost_usd_per_mtok_output",
-    "cost_usd_per_mtok_blended", "tok_per_joule", "memory_bytes_per_gpu", "status",
+    "cost_usd_per_mtok_blended", "tok_per_joule", "memory_bytes_per_gpu", "cost_usd_per_gpu_hour", "status",
 )
 # status: 0 = does not fit (memory or no link for a replica this wide), 1 = fits but misses the
-# workload's SLA, 2 = fits and meets the SLA.
+# workload's SLA, 2 = fits and meets the SLA (kernels.layout.Status names them).
 
 # numeric constants shared by every backend
 MEM_USABLE_FRACTION = 0.90      # engines reserve ~10% of device memory (vLLM gpu_memory_utilization)
@@ -234,7 +234,7 @@ def evaluate_config(
 
     meets = where(ttft <= sla_ttft_s, 1.0, 0.0) * where(tok_s_user >= sla_min_tok_s_user, 1.0, 0.0)
     return (ttft, tpot, tok_s_user, out_gpu, total_gpu, req_s, p_all_in, cost_out, cost_blend, tpj,
-            mem, fits * meets + fits)
+            mem, cost_h, fits * meets + fits)
 
 
 def config_valid(prec, tp, dep, spec, allow_bf16, allow_fp8, allow_fp4, is_moe, has_mtp):

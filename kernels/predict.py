@@ -16,9 +16,10 @@ from problems import get_hardware, get_model
 from problems.errors import InputError
 from problems.catalog import suggest, hardware_catalog, model_catalog
 
+from .layout import HW_FIELDS, MTP_DRAFT_TOKENS, PREC_CODES, WM_FIELDS, Status
 from .reference import evaluate_indices
-from .space import (PREC_CODES, WM_FIELDS, HW_FIELDS, Calibration, ConfigSpace, batch_grid,
-                    default_calibration, hardware_row, model_row)
+from .space import ConfigSpace
+from .tables import Calibration, axis_values, batch_grid, default_calibration, hardware_row, model_row
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def _checked_arguments(hardware, model, precision, tp, ep, concurrency, isl, osl
     args.choice(f, "engine", engine, ("trtllm", "vllm", "sglang"), optional=True, error=e)
     args.choice(f, "metric", metric, PREDICT_METRICS, error=e)
     if calibration is not None and not isinstance(calibration, Calibration):
-        raise PredictError(f"predict: calibration must be a kernels.space.Calibration or None, "
+        raise PredictError(f"predict: calibration must be a kernels.Calibration or None, "
                            f"got {type(calibration).__name__}")
     return (args.whole(f, "tp", tp, 1, 1024, optional=True, error=e),
             args.whole(f, "ep", ep, 1, 1024, optional=True, error=e),
@@ -111,11 +112,12 @@ def _space(hw_id, model_id, prec, tps, modes, specs, batches, isl, osl, calib, c
         hw = hw.model_copy(update={"price_usd_per_hour": price})
     mr = model_row(get_model(model_id), isl, osl, cached)
     hr = hardware_row(hw, calib)
+    # modes and specs are codes (0/1), in the caller's order
+    values = axis_values(precisions=[prec], tensor_parallel=tps, batches=batches)
+    values["mode"] = np.asarray(modes, dtype=np.float64)
+    values["spec"] = np.asarray(specs, dtype=np.float64) * MTP_DRAFT_TOKENS
     return ConfigSpace(
-        wm_pairs=[("predict", model_id)], hardware=[hw_id],
-        precisions=np.array([PREC_CODES[prec]]), tps=np.array(tps, dtype=np.int64),
-        modes=np.array(modes, dtype=np.int64), specs=np.array(specs, dtype=np.int64),
-        batches=np.asarray(batches, dtype=np.float64),
+        wm_pairs=[("predict", model_id)], hardware=[hw_id], values=values,
         wm_table=np.array([[mr[f] for f in WM_FIELDS]]), hw_table=np.array([[hr[f] for f in HW_FIELDS]]),
         hw_families=[hw.family])
 
@@ -189,7 +191,7 @@ def predict(hardware: str, model: str, precision: str, tp: int | None = None, ep
     space = _space(hardware, model, precision, tps, modes, specs, grid, isl, osl, calib,
                    cached_input_fraction)
     res = evaluate_indices(space, np.arange(space.size))
-    ok = res["status"] >= 1
+    ok = res["status"] >= Status.MISSES_SLA    # fits (the SLA is the caller's question here)
     note = ""
     if concurrency is not None:
         # per (tp, mode): the point at `concurrency`, or the largest batch that fits (queueing)
@@ -251,4 +253,4 @@ def _metrics(space, res, idx, isl, osl, queue_wait_s=0.0, note="") -> ConfigMetr
         cost_usd_per_mtok_blended=float(res["cost_usd_per_mtok_blended"][idx]),
         tok_per_joule=float(res["tok_per_joule"][idx]),
         memory_bytes_per_gpu=float(res["memory_bytes_per_gpu"][idx]),
-        fits=bool(res["status"][idx] >= 1), queue_wait_s=queue_wait_s, note=note)
+        fits=bool(res["status"][idx] >= Status.MISSES_SLA), queue_wait_s=queue_wait_s, note=note)

@@ -20,6 +20,11 @@ def formulas_source() -> str:
     return resources.files("kernels").joinpath("formulas.py").read_text(encoding="utf-8")
 
 
+def formulas_path() -> str:
+    """The formulas' file, so that errors in the compiled text point at the line written there."""
+    return str(resources.files("kernels").joinpath("formulas.py"))
+
+
 class _WrapFloats(ast.NodeTransformer):
     def visit_Constant(self, node):
         if isinstance(node.value, float):
@@ -55,16 +60,25 @@ def python_namespace(cast=float) -> dict:
     ast.fix_missing_locations(tree)
     ns = dict(__name__="kernels.formulas_scalar", _f=cast, fmax=max, fmin=min, exp=math.exp,
               log1p=math.log1p, ceil=lambda x: cast(math.ceil(x)), where=_py_where)
-    exec(compile(tree, "kernels/formulas.py", "exec"), ns)  # noqa: S102 - our own source
+    exec(compile(tree, formulas_path(), "exec"), ns)  # noqa: S102 - our own source
     return ns
 
 
-def numba_cuda_namespace(dtype: str = "float32") -> dict:
-    """The formulas as ``numba.cuda.jit(device=True)`` functions computing in ``dtype``."""
-    from . import _numba_compat  # noqa: F401
+def numba_namespace(target: str = "cuda", dtype: str = "float32") -> dict:
+    """The formulas compiled by Numba in ``dtype``: ``target="cuda"`` as
+    ``numba.cuda.jit(device=True)`` functions, ``"cpu"`` as ``numba.njit`` functions; with each
+    formula's adapters (:mod:`kernels.adapter`) compiled the same way."""
     import numba  # noqa: PLC0415
-    from numba import cuda  # noqa: PLC0415
 
+    from .adapter import python_adapters  # noqa: PLC0415
+
+    if target == "cuda":
+        from . import _numba_compat  # noqa: F401,PLC0415
+        from numba import cuda  # noqa: PLC0415
+
+        jit = cuda.jit(device=True)
+    else:
+        jit = numba.njit(cache=False)
     ft = getattr(numba, dtype)
     tree = _WrapFloats().visit(_tree())
     ast.fix_missing_locations(tree)
@@ -78,18 +92,28 @@ def numba_cuda_namespace(dtype: str = "float32") -> dict:
     def _fmin(a, b):
         return a if a < b else b
 
-    ns = dict(__name__="kernels.formulas_cuda", _f=ft, math=math)
-    dev = {k: cuda.jit(device=True)(v) for k, v in dict(where=_where, fmax=_fmax, fmin=_fmin).items()}
-    # math.exp / math.log1p compile to the device's expf/logf (float32) or exp/log (float64)
-    ns.update(dev, exp=math.exp, log1p=math.log1p)
+    ns = dict(__name__=f"kernels.formulas_{target}_{dtype}", _f=ft, math=math)
+    ns.update({k: jit(v) for k, v in dict(where=_where, fmax=_fmax, fmin=_fmin).items()})
+    # math.exp / math.log1p compile to expf/logf (float32) or exp/log (float64)
+    ns.update(exp=math.exp, log1p=math.log1p)
     # ceil keeps the working precision (math.ceil alone returns an integer); defined in the
     # namespace so that numba resolves _f like any other global
-    exec("def ceil(x):\n    return _f(math.ceil(x))\n", ns)  # noqa: S102
-    ns["ceil"] = cuda.jit(device=True)(ns["ceil"])
-    exec(compile(tree, "kernels/formulas.py", "exec"), ns)  # noqa: S102
+    exec("def ceil(x):\n    return _f(math.ceil(x))\n", ns)  # noqa: S102 - a primitive
+    ns["ceil"] = jit(ns["ceil"])
+    exec(compile(tree, formulas_path(), "exec"), ns)  # noqa: S102 - the formulas' own text
     for name in function_names():
-        ns[name] = cuda.jit(device=True)(ns[name])
-    # module-level constants in the device's precision
-    for k in ("MEM_USABLE_FRACTION", "ACTIVATION_RESERVE_BYTES", "PREFILL_CHUNK_TOKENS"):
+        ns[name] = jit(ns[name])
+    python_adapters(ns)
+    for name in list(ns):
+        if name.endswith(("_at", "_row", "_inner")) and callable(ns[name]):
+            ns[name] = jit(ns[name])
+    # module-level constants in the working precision
+    for k in float_constants():
         ns[k] = ft(ns[k])
     return ns
+
+
+def float_constants() -> list[str]:
+    """Names of the formulas' module-level float constants."""
+    return [n.targets[0].id for n in _tree().body if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)
+            and isinstance(n.value, ast.Constant) and isinstance(n.value.value, float)]

@@ -33,7 +33,8 @@ from .predict import ConfigMetrics, PredictError, _space
 from .predict import predict as predict_aggregated_zero_load
 from .queueing import chunked_prefill_wait, pool_wait
 from .reference import evaluate_indices
-from .space import batch_grid, default_calibration, model_row
+from .layout import AXIS_POS, WM_FIELDS, Status
+from .tables import batch_grid, default_calibration, hardware_row, model_row, usd_per_mtok
 
 PREFILL_CHUNK_TOKENS = formulas.PREFILL_CHUNK_TOKENS
 # decode replicas tried when a search leaves them free (per-GPU figures depend on the rounding
@@ -154,10 +155,9 @@ def ttft_under_load(space, indices, res, utilization: float, percentile) -> np.n
     :func:`kernels.queueing.chunked_prefill_wait`). ``percentile`` is "mean", "p90" or "p99", one
     for all or one per index. Returns the formulas' TTFT plus the prefill queue's wait.
     """
-    from .space import WM_FIELDS  # noqa: PLC0415
-
     indices = np.asarray(indices, dtype=np.int64)
-    wm, _, _, _, _, _, b = space.decode(indices)
+    ix = space.decode(indices)
+    wm, b = ix[AXIS_POS["wm"]], ix[-1]
     col = {f: i for i, f in enumerate(WM_FIELDS)}
     table = space.wm_table.copy()
     table[:, col["cached_frac"]] = 1.0          # the same step with no prompt tokens
@@ -270,7 +270,7 @@ def predict_disaggregated(hardware, model, precision, *, isl=1024, osl=1024, con
     rp = _evaluate(hardware, model, precision, p_lay, [0], [b_p], isl, 1, calib, engine,
                    [cached_input_fraction])
     t_pf = rp["tpot_s"][0, :, 0, 0]                          # (P,) seconds per prefill step
-    ok_p = rp["status"][0, :, 0, 0] >= 1
+    ok_p = rp["status"][0, :, 0, 0] >= Status.MISSES_SLA
     mu_p = b_p / t_pf                                         # prompts per second per replica
     g_p = np.array([g for g, _ in p_lay], dtype=float)
 
@@ -285,7 +285,7 @@ def predict_disaggregated(hardware, model, precision, *, isl=1024, osl=1024, con
         batches = grid
     rd = _evaluate(hardware, model, precision, d_lay, specs, batches, isl, osl, calib, engine, [1.0])
     rd = {k: v[0] for k, v in rd.items()}                    # (D layouts, S, NB)
-    ok_d = rd["status"] >= 1
+    ok_d = rd["status"] >= Status.MISSES_SLA
     L, S, NB = ok_d.shape
     # decode candidates: (layout, spec, batch index, decode replicas, admission wait)
     cand = []
@@ -349,8 +349,6 @@ def predict_disaggregated(hardware, model, precision, *, isl=1024, osl=1024, con
 
 
 def _hw_row(hardware, calib, engine):
-    from .space import hardware_row
-
     kw = {"engine": engine} if (_ENGINE_AWARE and engine is not None) else {}
     return hardware_row(get_hardware(hardware), calib, **kw)
 
@@ -401,8 +399,8 @@ def _compose(hardware, model, precision, isl, osl, cached, calib, hr, p_layout, 
         concurrency=int(round(in_flight)), speculative="mtp" if spec else "off", isl=int(isl), osl=int(osl),
         ttft_s=ttft, tpot_s=tpot, output_tok_s_per_user=user, output_tok_s_per_gpu=out_gpu,
         total_tok_s_per_gpu=tot_gpu, requests_per_s_per_replica=x, power_w_per_gpu=power,
-        cost_usd_per_mtok_output=cost_h * 1e6 / (3600.0 * out_gpu),
-        cost_usd_per_mtok_blended=cost_h * 1e6 / (3600.0 * tot_gpu),
+        cost_usd_per_mtok_output=usd_per_mtok(cost_h, out_gpu),
+        cost_usd_per_mtok_blended=usd_per_mtok(cost_h, tot_gpu),
         tok_per_joule=tot_gpu / power, memory_bytes_per_gpu=mem, fits=True,
         serving="disaggregated", gpus=int(gpus),
         prefill_tp=1 if dep_p else int(g_p), prefill_ep=int(g_p) if dep_p else 1, prefill_replicas=int(n_p),

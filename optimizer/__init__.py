@@ -4,10 +4,9 @@
     plan = optimizer.solve(problems.load("chat-mixed-fleet"))
 """
 
-from kernels.backends import BackendUnavailable
+from kernels import BackendUnavailable, ConfigMetrics, PredictError
 from problems.errors import (BackendError, InfeasibleError, InputError, InternalError,
                              TokenfleetError)
-from kernels.predict import ConfigMetrics, PredictError
 
 from .plan import Plan
 from .solve import solve

@@ -6,9 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels import build_space, evaluate, resolve_backend
-from kernels.reference import evaluate_indices
-from kernels.space import default_calibration
+from kernels import build_space, default_calibration, evaluate, evaluate_indices, resolve_backend
 from problems import Problem
 from problems.errors import InputError, UnknownNameError
 
@@ -98,13 +96,13 @@ def frontier_from_reduction(problem: Problem, red, workload: str | None = None) 
 
 def frontier(problem: Problem, workload: str | None = None, backend: str = "auto", progress=None) -> Frontier:
     """The throughput-vs-interactivity frontier of every (workload, hardware, precision)."""
-    from .limits import check_configuration_space  # noqa: PLC0415
+    from .limits import check_configuration_space, configuration_count  # noqa: PLC0415
 
     _check_problem("frontier", problem)
     if workload is not None:
         problem.workload(workload)  # raises KeyError with a suggestion
     wls = None if workload is None else [workload]
-    backend = resolve_backend(backend)
+    backend = resolve_backend(backend, size=configuration_count(problem, workloads=wls))
     check_configuration_space(problem, backend, workloads=wls)
     space = build_space(problem, workloads=wls)
     red = evaluate(space, backend=backend, progress=progress)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.reference import evaluate_indices
+from kernels import ConfigSpace, evaluate_indices
 from kernels.serving import ttft_under_load
-from kernels.space import ConfigSpace
 from problems import Problem
 
 CANDIDATE_COLUMNS = (
@@ -46,7 +45,7 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
         req_rep = float(res["requests_per_s_per_replica"][k])
         unit = w.capacity_unit
         cap = out_rep / w.output_tok_per_unit * u       # = requests/s per replica when unit is requests
-        cost_gpu_h = float(res["cost_usd_per_mtok_output"][k]) * 3600.0 * out_gpu / 1e6
+        cost_gpu_h = float(res["cost_usd_per_gpu_hour"][k])
         rows.append(dict(
             candidate=-1, workload=w.name, model=d["model"], hardware=d["hardware"],
             precision=d["precision"], tp=tp, ep=d["ep"], mode=d["mode"], speculative=d["speculative"],

@@ -29,7 +29,7 @@ out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # messages never wrapped mid-word
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_INFEASIBLE = 0, 1, 2, 3
-BackendOpt = typer.Option("auto", "--backend", help="auto | numpy | cupy | numba-cuda")
+BackendOpt = typer.Option("auto", "--backend", help="auto | numpy | numba | cupy | numba-cuda")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="no progress bar, tables only")
 
 

@@ -13,10 +13,10 @@ import math
 from problems import Problem
 from problems.errors import InputError
 
-# Configurations per second, measured: NumPy on the 2-core development machine (a 1e8 space,
-# benchmarks/RESULTS.md); the GPU figures from a probe of the kernels on one H200 (CuPy
+# Configurations per second, measured: NumPy and the Numba CPU backend on the 2-core development
+# machine (a 1e8 space, benchmarks/RESULTS.md); the GPU figures from a probe of the kernels on one H200 (CuPy
 # ElementwiseKernel 1.3e11/s, Numba-CUDA 5.3e10/s; benchmarks/RESULTS.md), rounded down.
-RATES_PER_S = {"numpy": 6.5e6, "cupy": 1e11, "numba-cuda": 5e10}
+RATES_PER_S = {"numpy": 6.5e6, "numba": 3e7, "cupy": 1e11, "numba-cuda": 5e10}
 # Host memory held per configuration group (a configuration without its batch) by the reduction:
 # best cost and tokens per joule, each a float64 and an int64 index (kernels.evaluate.Reduction).
 BYTES_PER_GROUP = 32
@@ -35,7 +35,7 @@ def space_axes(problem: Problem, batches=None, workloads=None) -> dict[str, int]
     elif s.batch_grid == "all":
         n_batches = s.max_concurrency
     else:
-        from kernels.space import batch_grid  # noqa: PLC0415 - log2(max_concurrency) entries
+        from kernels import batch_grid  # noqa: PLC0415 - log2(max_concurrency) entries
 
         n_batches = len(batch_grid(s.max_concurrency))
     return {

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import build_space, evaluate, resolve_backend
-from kernels.reference import evaluate_indices
+from kernels import (Status, build_space, evaluate, evaluate_indices, gpu_hour_price_usd, resolve_backend,
+                     usd_per_hour, usd_per_mtok)
 from problems import Problem, args
 from problems.errors import InputError
 
@@ -42,9 +42,9 @@ def prepare(problem: Problem, backend: str = "auto", progress=None, batches=None
 
     The size of the space is checked first, from the problem alone (:mod:`optimizer.limits`).
     """
-    from .limits import check_configuration_space  # noqa: PLC0415
+    from .limits import check_configuration_space, configuration_count  # noqa: PLC0415
 
-    name = resolve_backend(backend)
+    name = resolve_backend(backend, size=configuration_count(problem, batches))
     check_configuration_space(problem, name, batches)
     space = build_space(problem, batches=batches)
     red = evaluate(space, backend=name, progress=progress)
@@ -63,15 +63,13 @@ def parameter_values(problem: Problem, cands: list[dict], base_problem: Problem 
 
     def base_rate(p: Problem, hw_id: str) -> float:
         s = next(h for h in p.hardware if h.id == hw_id).spec()
-        if p.economics.pricing == "own":
-            return (s.capex_usd or 0.0) / (p.economics.years * 8760.0)
-        return s.price_usd_per_hour or 0.0
+        return gpu_hour_price_usd(s, p.economics.pricing, p.economics.years, missing=0.0)
 
     delta = {h.id: base_rate(problem, h.id) - base_rate(base, h.id) for h in problem.hardware}
     cost = np.array([max(c["cost_usd_per_hour_per_replica"] + delta.get(c["hardware"], 0.0) * c["gpus_per_replica"], 0.0)
                      for c in cands])
     demand = np.array([w.demand_value for w in problem.workloads])
-    value = np.array([(w.value_usd_per_mtok or 0.0) * 3600.0 / 1e6 * w.output_tok_per_unit for w in problem.workloads])
+    value = np.array([usd_per_hour(w.value_usd_per_mtok or 0.0, w.output_tok_per_unit) for w in problem.workloads])
     c = problem.constraints
     # inventory in the allocation's hardware order (the base problem's)
     available = {h.id: h.available for h in problem.hardware}
@@ -87,7 +85,7 @@ def solve(problem: Problem, backend: str = "auto", *, time_limit_s: float = 30.0
 
     Parameters
     ----------
-    backend : "auto" | "numpy" | "cupy" | "numba-cuda"
+    backend : "auto" | "numpy" | "numba" | "cupy" | "numba-cuda"
         Where the configuration space is evaluated; the plan records which one ran.
     time_limit_s, mip_rel_gap : HiGHS limits. A plan stopped by the time limit is returned with
         status ``time_limit`` and its MILP gap.
@@ -117,7 +115,7 @@ def _checked_arguments(problem, backend, time_limit_s, mip_rel_gap, marginal_val
         raise InputError("solve: problem must be a problems.Problem (from problems.load(path_or_name) or "
                          f"problems.problem_from_dict(mapping)), got {type(problem).__name__}")
     if not isinstance(backend, str):
-        raise InputError(f"solve: backend must be 'auto', 'numpy', 'cupy' or 'numba-cuda', got "
+        raise InputError(f"solve: backend must be 'auto', 'numpy', 'numba', 'cupy' or 'numba-cuda', got "
                          f"{type(backend).__name__}")
     time_limit_s = args.real("solve", "time_limit_s", time_limit_s, 0.0, lo_open=True)
     mip_rel_gap = args.real("solve", "mip_rel_gap", mip_rel_gap, 0.0, 1.0, hi_open=True)
@@ -232,10 +230,10 @@ def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np
         total_gpus=int(sum(gpus_by_type.values())),
         power_mw=power_kw / 1000.0 if power_known else None,
         output_tok_s=out_tok, total_tok_s=tot_tok,
-        cost_usd_per_mtok_output=cost_total / (out_tok * 3600.0 / 1e6) if out_tok > 0 else None,
-        cost_usd_per_mtok_blended=cost_total / (tot_tok * 3600.0 / 1e6) if tot_tok > 0 else None,
+        cost_usd_per_mtok_output=usd_per_mtok(cost_total, out_tok) if out_tok > 0 else None,
+        cost_usd_per_mtok_blended=usd_per_mtok(cost_total, tot_tok) if tot_tok > 0 else None,
         tok_per_joule=tot_tok / (power_kw * 1000.0) if power_known and power_kw > 0 else None,
-        revenue_usd_per_hour=sum((w.value_usd_per_mtok or 0.0) * r["output_tok_s"] * 3600.0 / 1e6
+        revenue_usd_per_hour=sum(usd_per_hour(w.value_usd_per_mtok or 0.0, r["output_tok_s"])
                                  for w, r in zip(problem.workloads, wrows)),
     )
     plan.totals["margin_usd_per_hour"] = plan.totals["revenue_usd_per_hour"] - cost_total
@@ -256,7 +254,7 @@ def _marginal_values(prep: Prepared, problem: Problem, params: dict) -> dict:
         out["workloads"][w.name] = dict(
             usd_per_hour_per_unit=abs(lam), capacity_unit=w.capacity_unit,
             usd_per_hour_per_mtok_s=usd_h_per_tok_s * 1e6,
-            marginal_usd_per_mtok=usd_h_per_tok_s * 1e6 / 3600.0)
+            marginal_usd_per_mtok=usd_per_mtok(usd_h_per_tok_s, 1.0))
     for i, h in enumerate(prep.hardware):
         v = float(d["avail"][i]) if d["avail"] is not None else float("nan")
         out["hardware"][h] = dict(usd_per_hour_per_gpu=abs(v))
@@ -272,7 +270,7 @@ def _unreachable(problem: Problem, space, w) -> dict:
     best_user = best_ttft = best_ttft_at_user = None
     for i in wm:
         res = evaluate_indices(space, np.arange(i * inner, (i + 1) * inner))
-        ok = res["status"] >= 0.5
+        ok = res["status"] >= Status.MISSES_SLA     # fits
         if not ok.any():
             continue
         u = res["output_tok_s_per_user"][ok]

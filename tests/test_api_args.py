@@ -59,7 +59,7 @@ def test_solve_checks_its_options(kw, fragment):
     (dict(precision=None), "precision must be one of 'bf16', 'fp8', 'fp4'"),
     (dict(hardware=["h200-sxm"]), "hardware must be a non-empty string"),
     (dict(model=None), "model must be a non-empty string"),
-    (dict(calibration="default"), "calibration must be a kernels.space.Calibration"),
+    (dict(calibration="default"), "calibration must be a kernels.Calibration"),
 ])
 def test_predict_names_the_argument_and_the_allowed_range(kw, fragment):
     with pytest.raises(InputError) as ei:

@@ -14,7 +14,8 @@ from kernels import BackendUnavailable, build_space, evaluate, resolve_backend
 from kernels import formulas
 from kernels.cuda_source import TranslationError, _Translator, device_functions, host_test_source, kernel_source
 from kernels.evaluate import evaluate_numpy
-from kernels.space import EVAL_ARGS, default_calibration, hardware_row, model_row
+from kernels.layout import EVAL_ARGS
+from kernels.tables import default_calibration, hardware_row, model_row
 
 from conftest import ROOT
 
@@ -117,10 +118,13 @@ def test_kernel_source_is_generated_from_the_formulas():
     assert device_functions("float").count("__device__") == len([n for n in dir(formulas) if callable(getattr(formulas, n)) and getattr(getattr(formulas, n), "__module__", "") == "kernels.formulas"])
 
 
-def test_auto_backend_is_numpy_without_a_gpu():
-    assert resolve_backend("auto") in ("numpy", "cupy", "numba-cuda")
+def test_auto_backend_runs_numpy_on_a_small_space_without_a_gpu():
+    from kernels.backends import cuda_driver_present
+
+    if cuda_driver_present():
+        pytest.skip("a CUDA driver is present")
     red = evaluate(_small_space("chat-mixed-fleet", ["b200"]), backend="auto")
-    assert red.backend in ("numpy", "cupy", "numba-cuda") and red.elapsed_s >= 0
+    assert red.backend == "numpy" and red.elapsed_s >= 0
 
 
 def test_requested_cupy_without_a_gpu_names_the_extra():
@@ -153,7 +157,8 @@ def test_cli_exits_2_for_an_unavailable_backend(capsys):
 
 
 def test_no_gpu_module_is_imported_at_import_time():
-    code = ("import sys, problems, kernels, optimizer, optimizer.cli, optimizer.solve;"
+    code = ("import sys, problems, kernels, kernels.layout, kernels.tables, kernels.calibration, optimizer, "
+            "optimizer.cli, optimizer.solve;"
             "bad=[m for m in sys.modules if m.split('.')[0] in ('cupy','numba')]; print(bad); assert not bad")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -185,12 +190,9 @@ def test_numba_points_kernel_matches_every_metric_under_the_simulator():
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs nvcc (the CUDA toolkit), not a GPU")
-@pytest.mark.parametrize("which", ["eval-float", "eval-double", "points-float"])
-def test_cupy_kernel_sources_compile_with_nvcc(tmp_path, which):
-    from kernels.cuda_source import points_kernel_source
-
-    src = {"eval-float": kernel_source("float"), "eval-double": kernel_source("double"),
-           "points-float": points_kernel_source("float")}[which]
+@pytest.mark.parametrize("real", ["float", "double"])
+def test_cupy_kernel_sources_compile_with_nvcc(tmp_path, real):
+    src = kernel_source(real)
     cu = tmp_path / "k.cu"
     cu.write_text(src)
     r = subprocess.run(["nvcc", "-ptx", "-arch=sm_90", str(cu), "-o", str(tmp_path / "k.ptx")],

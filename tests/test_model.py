@@ -11,7 +11,8 @@ import problems
 from kernels import formulas
 from kernels.predict import PredictError, predict
 from kernels.scalar import python_namespace
-from kernels.space import EVAL_ARGS, default_calibration, hardware_row, model_row
+from kernels.layout import EVAL_ARGS
+from kernels.tables import default_calibration, hardware_row, model_row
 
 from conftest import ROOT
 

@@ -14,7 +14,7 @@ from kernels.predict import PredictError
 from kernels.predict import predict as predict_zero_load
 from kernels.serving import (DECODE_EPS, _layouts, kv_bytes_per_request, kv_transfer_s, pool_ratio,
                              predict_disaggregated, prefill_batch)
-from kernels.space import default_calibration
+from kernels import default_calibration
 
 DSR1 = dict(hardware="gb200-nvl72", model="deepseek-r1", precision="fp4", isl=1024, osl=1024)
 
@@ -34,7 +34,7 @@ def test_kv_transfer_time_by_hand():
 
 
 def test_transfer_over_scale_up_inside_the_rack_and_scale_out_beyond():
-    from kernels.space import hardware_row
+    from kernels import hardware_row
     from problems import get_hardware
 
     hw = hardware_row(get_hardware("gb200-nvl72"), default_calibration())

@@ -1,0 +1,191 @@
+"""What goes into a configuration space's tables: model rows, hardware rows (calibration folded
+in), the axes' values, and the one place prices are computed and converted.
+
+Row dicts are keyed by the field names of :mod:`kernels.layout` (``WM_FIELDS``, ``HW_FIELDS``);
+adding a field is one entry there and one value here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+import numpy as np
+
+from problems.catalog import HardwareSpec, ModelSpec
+
+from .layout import MTP_DRAFT_TOKENS, PREC_CODES
+
+# memory capacities are quoted in binary units (an "80 GB" H100 has 80 GiB of HBM3)
+GIB = float(1 << 30)
+HOURS_PER_YEAR = 8760.0
+SECONDS_PER_HOUR = 3600.0
+TOKENS_PER_MTOK = 1.0e6
+
+
+# --- prices -------------------------------------------------------------------------------------
+
+def gpu_hour_price_usd(hw: HardwareSpec, pricing: str = "rent", years: float = 5.0,
+                       missing: float = np.nan) -> float:
+    """Hardware cost per GPU-hour in USD, electricity excluded.
+
+    ``pricing="rent"``: the catalog's rental price; ``"own"``: capital cost amortized linearly over
+    ``years`` of continuous use. ``missing`` where the catalog has no figure.
+    """
+    if pricing == "own":
+        return hw.capex_usd / (years * HOURS_PER_YEAR) if hw.capex_usd is not None else missing
+    return hw.price_usd_per_hour if hw.price_usd_per_hour is not None else missing
+
+
+def usd_per_mtok(usd_per_hour, tok_per_s):
+    """USD per million tokens of a resource costing ``usd_per_hour`` that makes ``tok_per_s``."""
+    return usd_per_hour * TOKENS_PER_MTOK / (SECONDS_PER_HOUR * tok_per_s)
+
+
+def usd_per_hour(usd_per_mtok_, tok_per_s):
+    """USD per hour of ``tok_per_s`` tokens/s valued at ``usd_per_mtok_`` per million tokens."""
+    return usd_per_mtok_ * tok_per_s * SECONDS_PER_HOUR / TOKENS_PER_MTOK
+
+
+# --- calibration --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Calibration:
+    """Efficiency factors fitted to published measurements (kernels/calibration.json; the fit is
+    :mod:`kernels.calibration`)."""
+
+    groups: dict
+    global_: dict
+    family_to_group: dict
+    meta: dict = field(default_factory=dict)
+
+    def for_family(self, family: str) -> dict:
+        g = self.family_to_group.get(family, "default")
+        return {**self.groups.get(g, self.groups["default"]), **self.global_}
+
+    def group_of(self, family: str) -> str:
+        return self.family_to_group.get(family, "default")
+
+
+@cache
+def default_calibration() -> Calibration:
+    return load_calibration()
+
+
+def load_calibration(path=None) -> Calibration:
+    if path is None:
+        text = resources.files("kernels").joinpath("calibration.json").read_text(encoding="utf-8")
+    else:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    d = json.loads(text)
+    return Calibration(groups=d["groups"], global_=d["global"], family_to_group=d["family_to_group"],
+                       meta={k: v for k, v in d.items() if k not in ("groups", "global", "family_to_group")})
+
+
+# --- rows ---------------------------------------------------------------------------------------
+
+def model_row(model: ModelSpec, isl: float, osl: float, cached_frac: float = 0.0,
+              sla_ttft_s: float | None = None, sla_min_tok_s_user: float | None = None) -> dict:
+    """Per (workload, model) table row."""
+    a = model.attention
+    n_win = float(a.num_sliding_layers if a.sliding_window else 0)
+    n_full = model.num_layers - n_win
+    if a.type == "mla":
+        kv_elems = a.kv_lora_rank + a.qk_rope_head_dim
+        # absorbed MLA decode: scores over (rank + rope) dims, values over rank, per head
+        attn_dec = 2.0 * model.num_attention_heads * (2 * a.kv_lora_rank + a.qk_rope_head_dim)
+        attn_pf = 2.0 * model.num_attention_heads * (a.qk_nope_head_dim + a.qk_rope_head_dim + a.v_head_dim)
+        kv_heads = 1.0
+    else:
+        hd = model.head_dim or model.hidden_size // model.num_attention_heads
+        kv_elems = 2.0 * model.num_kv_heads * hd
+        attn_dec = attn_pf = 4.0 * model.num_attention_heads * hd
+        kv_heads = float(model.num_kv_heads)
+    moe = model.moe
+    ne_fp4 = {"bf16": 2.0, "fp8": 1.0}.get(model.nonexpert_precision or "", 1.0 if moe else 0.5625)
+    return dict(
+        isl=float(isl), osl=float(osl), cached_frac=float(cached_frac),
+        sla_ttft_s=float(sla_ttft_s) if sla_ttft_s else np.inf,
+        sla_min_tok_s_user=float(sla_min_tok_s_user) if sla_min_tok_s_user else 0.0,
+        p_nonexpert=model.nonexpert_params(), p_expert_one=model.expert_params_per_layer_expert(),
+        n_moe_layers=float(moe.num_moe_layers if moe else 0), n_experts=float(moe.num_experts if moe else 1),
+        top_k=float(moe.top_k if moe else 1), n_layers=float(model.num_layers), hidden=float(model.hidden_size),
+        kv_elems_per_layer=float(kv_elems), n_full=float(n_full), n_win=n_win,
+        window=float(a.sliding_window or 1), is_mla=1.0 if a.type == "mla" else 0.0, kv_heads=kv_heads,
+        attn_dec_flops=attn_dec, attn_pf_flops=attn_pf,
+        w4a8=1.0 if model.fp4_format == "mxfp4-w4a8" else 0.0, ne_bytes_fp4=ne_fp4,
+        mtp_accept=float(model.mtp.acceptance) if model.mtp else 0.5,
+        allow_bf16=1.0 if "bf16" in model.precisions else 0.0,
+        allow_fp8=1.0 if "fp8" in model.precisions else 0.0,
+        allow_fp4=1.0 if "fp4" in model.precisions else 0.0,
+        is_moe=1.0 if moe else 0.0, has_mtp=1.0 if model.mtp else 0.0,
+    )
+
+
+def hardware_row(hw: HardwareSpec, calib: Calibration, *, pricing: str = "rent",
+                 electricity_usd_per_kwh: float = 0.08, pue: float = 1.3, years: float = 5.0,
+                 electricity_included_in_rent: bool = True, idle_power_fraction: float = 0.3,
+                 host_overhead_fraction: float = 0.25) -> dict:
+    """Per hardware table row (figures in SI units, calibration folded in)."""
+    c = calib.for_family(hw.family)
+    billed = pricing == "own" or not electricity_included_in_rent
+    return dict(
+        peak_bf16=hw.bf16_dense_tflops * 1e12, peak_fp8=(hw.fp8_dense_tflops or 0.0) * 1e12,
+        peak_fp4=(hw.fp4_dense_tflops or 0.0) * 1e12, hbm_bytes=hw.hbm_gb * GIB, hbm_bw=hw.hbm_tb_s * 1e12,
+        su_domain=float(hw.scaleup_domain_gpus), su_bw=(hw.scaleup_gb_s_per_gpu or 0.0) * 1e9,
+        so_bw=(hw.scaleout_gb_s_per_gpu or 0.0) * 1e9,
+        tdp_w=hw.tdp_w if hw.tdp_w is not None else np.nan,
+        cost_usd_per_gpu_hour=gpu_hour_price_usd(hw, pricing, years),
+        elec_usd_per_kwh=electricity_usd_per_kwh if billed else 0.0,
+        power_factor=(1.0 + host_overhead_fraction) * pue, idle_frac=idle_power_fraction,
+        eff_c=c["eff_compute"], eff_b=c["eff_bandwidth"], ovh_layer=c["overhead_s_per_layer"],
+        ovh_seq=c["overhead_s_per_seq"],
+        lat=c["collective_latency_s"], comm_eff=c["comm_efficiency"],
+        eff_wo=c["eff_weight_only"], a2a_eff=c["a2a_efficiency"],
+    )
+
+
+def economics_kwargs(e) -> dict:
+    """``hardware_row`` keyword arguments of a problem's ``economics`` section."""
+    return dict(pricing=e.pricing, electricity_usd_per_kwh=e.electricity_usd_per_kwh, pue=e.pue, years=e.years,
+                electricity_included_in_rent=e.electricity_included_in_rent,
+                idle_power_fraction=e.idle_power_fraction, host_overhead_fraction=e.host_overhead_fraction)
+
+
+# --- axis values ------------------------------------------------------------------------------
+
+def batch_grid(max_concurrency: int) -> np.ndarray:
+    """1, 2, 3, 4, 6, 8, 12, 16, ... up to ``max_concurrency`` (steps of x1.5 and x1.33)."""
+    vals, v = [], 1
+    while v <= max_concurrency:
+        vals.append(v)
+        if v >= 2 and v * 1.5 <= max_concurrency and (v & (v - 1)) == 0:
+            vals.append(int(v * 1.5))
+        v *= 2
+    return np.array(sorted(set(vals)), dtype=np.float64)
+
+
+def axis_values(*, precisions=("bf16", "fp8", "fp4"), tensor_parallel=(1, 2, 4, 8), expert_parallel=True,
+                speculative=("off", "mtp"), batches=None, max_concurrency=4096,
+                batch_grid_kind="geometric") -> dict[str, np.ndarray]:
+    """The value axes' values (float64), keyed by :data:`kernels.layout.AXES` names."""
+    specs = [0.0] * ("off" in speculative) + [MTP_DRAFT_TOKENS] * ("mtp" in speculative) or [0.0]
+    if batches is None:
+        batches = (np.arange(1.0, max_concurrency + 1.0) if batch_grid_kind == "all"
+                   else batch_grid(max_concurrency))
+    return dict(prec=np.array([PREC_CODES[p] for p in precisions], dtype=np.float64),
+                tp=np.array(tensor_parallel, dtype=np.float64),
+                mode=np.array([0.0, 1.0] if expert_parallel else [0.0]),
+                spec=np.array(specs, dtype=np.float64),
+                batch=np.asarray(batches, dtype=np.float64))
+
+
+def search_axis_values(search, batches=None) -> dict[str, np.ndarray]:
+    """:func:`axis_values` of a problem's ``search`` section."""
+    return axis_values(precisions=search.precisions, tensor_parallel=search.tensor_parallel,
+                       expert_parallel=search.expert_parallel, speculative=search.speculative,
+                       batches=batches, max_concurrency=search.max_concurrency,
+                       batch_grid_kind=search.batch_grid)
