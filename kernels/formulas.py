@@ -1,13 +1,25 @@
 """The performance model, written once.
 
-Every function here is *restricted Python*: assignments, arithmetic and calls to the primitives
-``fmax, fmin, exp, log1p, ceil, where`` and to the other functions of this file -- no ``if``, no
-loops, no attribute access. That one text is bound three ways:
+Every function here is *restricted Python* (this docstring is the one definition of the subset;
+:mod:`kernels.cuda_source` refuses anything outside it):
+
+* statements: ``name = expression``; ``a, b = f(...)`` where formula ``f`` returns a tuple;
+  ``return expression`` or ``return a, b, ...``; a docstring. No ``if``, loops, attribute access,
+  keyword arguments, ``**`` or ``//``.
+* expressions: int and float literals, names, ``+ - * /``, unary ``-``, one comparison (inside
+  ``where``), calls to the primitives ``fmax, fmin, exp, log1p, ceil, where`` and to the other
+  functions of this file.
+* module level: these functions and float constants (``NAME = 1.0``).
+
+That one text is bound three ways:
 
 * here, to NumPy ufuncs: every argument may be a float64 array (the reference backend);
-* by :mod:`kernels.scalar`, to ``math`` functions and wrapped with ``numba.cuda.jit(device=True)``
-  (the Numba-CUDA backend, and the CUDA simulator in CI);
+* by :mod:`kernels.scalar`, to ``math`` functions, compiled with ``numba.njit`` (the Numba CPU
+  backend) or ``numba.cuda.jit(device=True)`` (the Numba-CUDA backend, and the simulator in CI);
 * by :mod:`kernels.cuda_source`, translated to CUDA C device functions for the CuPy backend.
+
+The arguments of ``evaluate_config`` and ``config_valid`` are matched by name to an axis or a
+table field of :mod:`kernels.layout`; a new argument needs a source there.
 
 Units: seconds, bytes, FLOP, FLOP/s, bytes/s, watts, USD. Precision codes: 0 = bf16, 1 = fp8,
 2 = fp4. Flags are floats 0.0/1.0 so that the same code runs on arrays and scalars.
