@@ -55,12 +55,14 @@ class Axis:
 
     A *row axis* (``table`` set) selects a row of a table; the row's fields are formula arguments.
     A *value axis* holds a small array of floats; each of ``args`` receives the selected value.
-    ``key`` and ``label`` say how :meth:`kernels.space.ConfigSpace.describe` shows it.
+    ``default`` is its only value where a problem or caller does not vary it. ``key`` and ``label``
+    say how :meth:`kernels.space.ConfigSpace.describe` shows it.
     """
 
     name: str
     args: tuple[str, ...] = ()
     table: str | None = None
+    default: float = 0.0
     key: str = ""
     label: Callable = int
 
@@ -69,10 +71,10 @@ AXES = (
     Axis("wm", table="wm"),
     Axis("hw", table="hw"),
     Axis("prec", ("prec",), key="precision", label=lambda v: PREC_NAMES[int(v)]),
-    Axis("tp", ("tp",), key="tp"),
+    Axis("tp", ("tp",), default=1.0, key="tp"),
     Axis("mode", ("dep",), key="mode", label=lambda v: MODE_NAMES[int(v)]),
     Axis("spec", ("draft", "spec"), key="speculative", label=lambda v: SPEC_NAMES[int(v > 0.0)]),
-    Axis("batch", ("batch",), key="concurrency"),
+    Axis("batch", ("batch",), default=1.0, key="concurrency"),
 )
 AXIS_NAMES = tuple(a.name for a in AXES)
 AXIS_POS = {a.name: i for i, a in enumerate(AXES)}
@@ -126,6 +128,12 @@ def _sources() -> dict[str, Source]:
 
 
 SOURCES = _sources()
+
+
+def default_arguments() -> dict[str, float]:
+    """Every value axis's arguments at the axis's default (what a formula call that does not vary
+    that axis passes)."""
+    return {arg: a.default for a in AXES for arg in a.args}
 
 
 def formula_args(name: str) -> tuple[str, ...]:

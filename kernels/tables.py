@@ -16,7 +16,7 @@ import numpy as np
 
 from problems.catalog import HardwareSpec, ModelSpec
 
-from .layout import MTP_DRAFT_TOKENS, PREC_CODES
+from .layout import AXES, MTP_DRAFT_TOKENS, PREC_CODES
 
 # memory capacities are quoted in binary units (an "80 GB" H100 has 80 GiB of HBM3)
 GIB = float(1 << 30)
@@ -171,12 +171,14 @@ def batch_grid(max_concurrency: int) -> np.ndarray:
 def axis_values(*, precisions=("bf16", "fp8", "fp4"), tensor_parallel=(1, 2, 4, 8), expert_parallel=True,
                 speculative=("off", "mtp"), batches=None, max_concurrency=4096,
                 batch_grid_kind="geometric") -> dict[str, np.ndarray]:
-    """The value axes' values (float64), keyed by :data:`kernels.layout.AXES` names."""
+    """The value axes' values (float64), keyed by :data:`kernels.layout.AXES` names; an axis not
+    named here has its one default value."""
     specs = [0.0] * ("off" in speculative) + [MTP_DRAFT_TOKENS] * ("mtp" in speculative) or [0.0]
     if batches is None:
         batches = (np.arange(1.0, max_concurrency + 1.0) if batch_grid_kind == "all"
                    else batch_grid(max_concurrency))
-    return dict(prec=np.array([PREC_CODES[p] for p in precisions], dtype=np.float64),
+    defaults = {a.name: np.array([a.default]) for a in AXES if not a.table}
+    return defaults | dict(prec=np.array([PREC_CODES[p] for p in precisions], dtype=np.float64),
                 tp=np.array(tensor_parallel, dtype=np.float64),
                 mode=np.array([0.0, 1.0] if expert_parallel else [0.0]),
                 spec=np.array(specs, dtype=np.float64),

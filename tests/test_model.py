@@ -11,7 +11,7 @@ import problems
 from kernels import formulas
 from kernels.predict import PredictError, predict
 from kernels.scalar import python_namespace
-from kernels.layout import EVAL_ARGS
+from kernels.layout import EVAL_ARGS, default_arguments
 from kernels.tables import default_calibration, hardware_row, model_row
 
 from conftest import ROOT
@@ -53,7 +53,7 @@ def one(hw="h200-sxm", model="llama-3.3-70b", prec=1, tp=2, dep=0, batch=32.0, i
     mr = model_row(problems.get_model(model), isl, osl)
     hr = hardware_row(h, cal)
     hr.update(hw_over)
-    vals = dict(batch=batch, tp=float(tp), dep=float(dep), prec=float(prec), draft=draft, **mr, **hr)
+    vals = dict(default_arguments(), batch=batch, tp=float(tp), dep=float(dep), prec=float(prec), draft=draft, **mr, **hr)
     out = formulas.evaluate_config(*[np.float64(vals[a]) for a in EVAL_ARGS])
     return {k: float(v) for k, v in zip(formulas.OUTPUTS, out)}
 
@@ -107,7 +107,7 @@ def test_prefix_caching_skips_prefill_compute_but_keeps_kv_memory():
     hr = hardware_row(h, cal)
 
     def run(mr):
-        vals = dict(batch=8.0, tp=4.0, dep=0.0, prec=1.0, draft=0.0, **mr, **hr)
+        vals = dict(default_arguments(), batch=8.0, tp=4.0, dep=0.0, prec=1.0, draft=0.0, **mr, **hr)
         return dict(zip(formulas.OUTPUTS, formulas.evaluate_config(*[np.float64(vals[a]) for a in EVAL_ARGS])))
 
     a, b = run(base), run(cached)
@@ -138,7 +138,7 @@ def test_the_scalar_binding_is_the_same_text_as_the_numpy_reference():
         m = problems.get_model(rng.choice(["llama-3.1-8b", "deepseek-r1", "gpt-oss-120b", "llama-4-scout"]))
         mr = model_row(m, int(rng.integers(100, 20000)), int(rng.integers(50, 8000)), float(rng.uniform(0, 0.9)), 2.0, 20.0)
         hr = hardware_row(hw, cal)
-        vals = dict(batch=float(rng.integers(1, 2048)), tp=float(2 ** rng.integers(0, 4)), dep=float(rng.integers(0, 2)),
+        vals = dict(default_arguments(), batch=float(rng.integers(1, 2048)), tp=float(2 ** rng.integers(0, 4)), dep=float(rng.integers(0, 2)),
                     prec=float(rng.integers(0, 3)), draft=float(rng.integers(0, 2)), **mr, **hr)
         args = [vals[a] for a in EVAL_ARGS]
         ref = formulas.evaluate_config(*[np.float64(a) for a in args])
