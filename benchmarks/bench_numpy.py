@@ -3,7 +3,7 @@
     python benchmarks/bench_numpy.py [--size 1e8] [--chunk 65536] [--backend numpy|numba]
 
 ``--backend numba``: the Numba CPU backend on all cores, compiled first on a small space (the
-compile time is reported apart from the throughput). Prints one JSON line; the figures are
+compile time is reported apart from the throughput). ``cpu_s`` counts every thread's CPU time. Prints one JSON line; the figures are
 recorded in benchmarks/RESULTS.md.
 """
 
@@ -47,12 +47,15 @@ def main() -> int:
         def run():
             return evaluate_numpy(space, chunk=a.chunk or (1 << 16))
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     red = run()
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps(dict(
         backend=red.backend, compile_s=compile_s, configurations=space.size, seconds=round(dt, 2), configs_per_s=round(space.size / dt),
+        # CPU seconds of all threads: on a loaded machine, configurations per CPU-second times the
+        # cores the backend uses bounds what an idle machine gives
+        cpu_s=round(cpu, 2), configs_per_cpu_s=round(space.size / cpu),
         peak_rss_gib=round(rss1 / 2**20, 3), rss_before_gib=round(rss0 / 2**20, 3), fit=red.n_fit,
         meet=red.n_meet, groups=space.n_groups, chunk=a.chunk, cpus=os.cpu_count(), load_avg_1min=os.getloadavg()[0],
         machine=platform.processor() or platform.machine(), python=platform.python_version())))

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 ARCHS = ((9, 0), (10, 0))
 DTYPES = ("float32", "float64")
 # threads per block as launched (kernels/numba_kernels.py THREADS, kernels/cupy_backend.py THREADS)
-BLOCK = {"numba-cuda/NVVM": 128, "NVRTC": 256}
+BLOCK = {"numba-cuda/NVVM": 128, "NVRTC": 128}
 # sm_90 and sm_100: 64K 32-bit registers, at most 64 resident warps and 32 blocks per SM;
 # registers are allocated per warp in units of 256
 REGS_PER_SM, MAX_WARPS, MAX_BLOCKS = 65536, 64, 32
