@@ -1,5 +1,6 @@
 """GPU benchmark: configurations/s of the fused CuPy and Numba-CUDA kernels, solve() wall time on a
-1e8-configuration problem, and a parity check against the NumPy reference.
+1e8-configuration problem, a parity check against the NumPy reference, and the NumPy and Numba CPU
+backends on the same machine.
 
     python benchmarks/bench_gpu.py --out OUTDIR [--size 5e8] [--repeat 5]
 
@@ -113,6 +114,15 @@ def main() -> int:
     sub = space_of_size(2e6)
     evaluate_numpy(sub)
     res["numpy_same_machine_configs_per_s"] = sub.size / (time.perf_counter() - t)
+    try:   # the Numba CPU backend on the box's cores, compiled first on a small space
+        from kernels.numba_cpu import evaluate_numba_cpu
+        evaluate_numba_cpu(space_of_size(1e5))
+        cpu = space_of_size(1e8)
+        t = time.perf_counter()
+        evaluate_numba_cpu(cpu)
+        res["numba_cpu_same_machine_configs_per_s"] = cpu.size / (time.perf_counter() - t)
+    except Exception as e:  # noqa: BLE001 - a CPU figure is optional here
+        res["errors"].append(f"numba (CPU): {type(e).__name__}: {e}")
     (out / "gpu_bench.json").write_text(json.dumps(res, indent=2))
     return 1 if res["errors"] else 0
 
