@@ -16,11 +16,11 @@ The innermost axis runs fastest: a run of ``B`` consecutive indices is a *group*
 without its batch). The first ``SLAB_AXES`` axes form a *slab* (the unit of a GPU chunk) and the
 first ``FRONTIER_AXES`` a *frontier group* (one throughput-vs-interactivity frontier each).
 
-Adding an axis: one ``Axis`` line here (where it sits and which formula arguments take its
-value), its values in :func:`kernels.tables.axis_values`, and the argument in
-:mod:`kernels.formulas`. Adding a table field: one name in ``WM_FIELDS`` or ``HW_FIELDS``, its
-value in :mod:`kernels.tables`, and the argument in the formulas. Kernels, the reference backend
-and the generated adapters follow from this module.
+Adding an axis: one ``Axis`` line here (where it sits, which formula arguments take its value,
+its default) and the argument in :mod:`kernels.formulas`; the axis has its default as its only
+value until :func:`kernels.tables.axis_values` gives it more. Adding a table field: one name in
+``WM_FIELDS`` or ``HW_FIELDS``, its value in :mod:`kernels.tables`, and the argument in the
+formulas. Kernels, the reference backend and the generated adapters follow from this module.
 """
 
 from __future__ import annotations
