@@ -106,3 +106,18 @@ def test_an_error_in_a_generated_adapter_names_the_formula_and_its_line():
     frames = traceback.extract_tb(e.value.__traceback__)
     assert f"formulas.evaluate_config (kernels/formulas.py:{line})" in frames[-1].filename
     assert "wm table column" in frames[-1].line or "wm_t[" in frames[-1].line
+
+
+def test_numba_cuda_on_a_device_needs_the_numba_cuda_package_not_plain_numba(monkeypatch):
+    import importlib.util
+
+    from kernels import backends
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(backends.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "numba_cuda" else real(name, *a))
+    monkeypatch.setenv("NUMBA_ENABLE_CUDASIM", "0")
+    ok, why = backends.numba_cuda_status()
+    assert not ok and "numba-cuda package" in why
+    with pytest.raises(backends.BackendUnavailable, match=r"tokenfleet\[gpu\]"):
+        resolve_backend("numba-cuda")
