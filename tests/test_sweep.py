@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from optimizer.cli import main
-from optimizer.sweep import SweepError, SweepSpec, is_parameter_path, parse_vary, read_table, run_sweep
+from optimizer.sweeps import SweepError, SweepSpec, is_parameter_path, parse_vary, read_table, run_sweep
 
 from conftest import ROOT
 
