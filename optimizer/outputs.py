@@ -55,6 +55,10 @@ def check_output(path, option: str, *, suffixes: Iterable[str] | None = None,
     """
     p = Path(path)
     where = f"{option} {p}"
+    if not directory:
+        for q in inputs:
+            if q is not None and Path(q).exists() and _same_file(p, Path(q)):
+                raise OutputError(f"{where}: is an input of this command ({q}); it would be overwritten")
     if directory:
         if p.exists() and not p.is_dir():
             raise OutputError(f"{where}: exists and is not a folder; give a folder for the CSV files")
@@ -75,14 +79,6 @@ def check_output(path, option: str, *, suffixes: Iterable[str] | None = None,
         raise OutputError(f"{where}: folder {parent} is not writable")
     if p.exists() and not directory and not os.access(p, os.W_OK):
         raise OutputError(f"{where}: file is not writable")
-    for q in inputs:
-        if q is None:
-            continue
-        q = Path(q)
-        if directory and q.exists() and p.exists() and _same_file(q.parent, p):
-            continue  # writing CSVs next to an input is fine; the names are checked per file
-        if not directory and q.exists() and _same_file(p, q):
-            raise OutputError(f"{where}: is an input of this command ({q}); it would be overwritten")
     return p
 
 
