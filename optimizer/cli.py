@@ -430,7 +430,8 @@ def validate(problem: Path = typer.Argument(..., help="problem file or bundled e
 
 # -------------------------------------------------------------------------------------- sweep
 @app.command()
-def sweep(problem: Path = typer.Argument(..., help="base problem file or bundled example name"),
+def sweep(problem: Optional[Path] = typer.Argument(None, help="base problem file or bundled example name "
+                                                               "(default: the --spec file's problem:)"),
           vary: list[str] = typer.Option([], "--vary", help="PATH=V1,V2,... or PATH=START:STOP:N (repeatable)"),
           spec: Optional[Path] = typer.Option(None, "--spec", help="sweep YAML file (axes, mode)"),
           zip_axes: bool = typer.Option(False, "--zip", help="zip the axes instead of a Cartesian grid"),

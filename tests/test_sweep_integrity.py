@@ -177,3 +177,12 @@ def test_a_kill_while_repairing_a_torn_journal_loses_nothing(base_file, tmp_path
     assert sweep(base_file, out, VARY, "--resume") == 0
     assert "3 scenarios solved (3 resumed" in capsys.readouterr().out
     assert journal.read_bytes() == torn[:torn.rindex(b"\n") + 1]         # repaired by a rename
+
+
+def test_a_lock_file_that_is_a_symlink_is_never_followed(base_file, tmp_path, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "o.csv.lock").symlink_to(victim)
+    assert sweep(base_file, tmp_path / "o.csv", VARY) == 2
+    assert "lock file" in capsys.readouterr().err
+    assert victim.read_text() == "precious"

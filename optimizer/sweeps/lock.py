@@ -28,7 +28,12 @@ class OutputLock:
 
     def acquire(self) -> None:
         for _ in range(10):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                # never through a symbolic link: the lock file is truncated and rewritten below
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            except OSError as e:
+                raise SweepError(f"{self.option} {self.out}: cannot use {self.path} as its lock file "
+                                 f"({e.strerror}); remove it") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -68,6 +68,8 @@ class SweepSpec:
             axes.append(parse_vary(v))
         if not axes:
             raise SweepError("no axes: give --vary PATH=V1,V2,... or --spec FILE")
+        if base_src is None:
+            raise SweepError("no base problem: give PROBLEM, or problem: FILE in the --spec file")
         return cls.build(base_src, axes, mode, max_scenarios, inputs)
 
     @classmethod
