@@ -107,6 +107,17 @@ def test_a_huge_grid_is_refused_before_any_work_with_the_size_the_limit_and_the_
                                          "hardware.1.price_usd_per_hour": range(3000)}, out=tmp_path / "o.csv")
 
 
+def test_an_endless_python_axis_is_refused_without_materializing_it(base_file, tmp_path):
+    import itertools
+
+    with pytest.raises(InputError, match="more than 1,000,000 values"):
+        optimizer.sweep(base_file, vary={"workloads.0.demand.requests_per_s": itertools.count(1)},
+                        out=tmp_path / "o.csv")
+    with pytest.raises(InputError, match="more than 1,000,000 values"):
+        optimizer.sweep(base_file, vary={"workloads.0.demand.requests_per_s": range(10 ** 15)},
+                        out=tmp_path / "o.csv")
+
+
 def test_max_scenarios_moves_the_limit(base_file, tmp_path, capsys):
     args = ["sweep", str(base_file), "-q", "--vary", "workloads.0.demand.requests_per_s=5,10,20"]
     assert main(args + ["--out", str(tmp_path / "a.csv"), "--max-scenarios", "2"]) == 2

@@ -258,6 +258,11 @@ def axes_from_python(vary) -> list[Axis]:
         if isinstance(values, (str, bytes, dict, set)) or not hasattr(values, "__iter__"):
             raise SweepError(f"vary[{path!r}]: expected a list of values, got {type(values).__name__} "
                              f"(one value: [{values!r}])")
-        vals = [v.item() if isinstance(v, np.generic) else v for v in values]
+        # at most one value past the limit is taken: a huge range or an endless iterator is
+        # refused without being materialized
+        vals = [v.item() if isinstance(v, np.generic) else v
+                for v in itertools.islice(values, MAX_AXIS_VALUES + 1)]
+        if len(vals) > MAX_AXIS_VALUES:
+            raise SweepError(f"vary[{path!r}]: more than {MAX_AXIS_VALUES:,} values")
         axes.append(Axis(path, vals))
     return axes
