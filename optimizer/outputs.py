@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -99,6 +100,8 @@ def replacing(path, option: str | None = None) -> Iterator[Path]:
     tmp = _tmp_name(p)
     try:
         yield tmp
+        if p.exists():   # the new file keeps the old one's permissions
+            os.chmod(tmp, stat.S_IMODE(os.stat(p).st_mode))
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)   # the data is on disk before the name points at it

@@ -80,6 +80,12 @@ def test_list_entries_may_be_named_by_id(base_file, tmp_path):
     assert optimizer.sweeps.is_parameter_path("hardware.b200.price_usd_per_hour", {})
 
 
+def test_two_axes_on_one_field_are_refused(base_file, tmp_path, capsys):
+    assert main(["sweep", str(base_file), "-q", "--out", str(tmp_path / "o.csv"),
+                 "--vary", "hardware.1.price_usd_per_hour=1,2", "--vary", "hardware.b200.price_usd_per_hour=3,4"]) == 2
+    assert "set the same field" in capsys.readouterr().err
+
+
 def test_an_unknown_id_in_a_path_names_the_entries(base_file, tmp_path, capsys):
     assert main(["sweep", str(base_file), "-q", "--out", str(tmp_path / "o.csv"),
                  "--vary", "hardware.h200-sxm.price_usd_per_hour=1,2"]) == 2
@@ -155,3 +161,13 @@ def test_a_yaml_syntax_error_names_the_line_without_quoting_it(tmp_path, capsys)
 def test_bundled_example_names_still_work_as_the_base(tmp_path):
     s = optimizer.sweep("chat-mixed-fleet", vary={"constraints.power_cap_mw": [5.0]}, out=tmp_path / "o.csv")
     assert s["done"] == 1 and (ROOT / "problems" / "examples" / "chat-mixed-fleet.yaml").exists()
+
+
+def test_a_column_mixing_numbers_and_text_still_writes_parquet(tmp_path):
+    from optimizer.sweeps import write_table
+
+    out = tmp_path / "o.parquet"
+    write_table([{"scenario": 0, "x": 5, "y": 1}, {"scenario": 1, "x": "all", "y": 2.5},
+                 {"scenario": 2, "x": None, "y": None}], out)
+    rows = parquet_rows(out)
+    assert [r["x"] for r in rows] == ["5", "all", None] and [r["y"] for r in rows] == [1.0, 2.5, None]

@@ -74,6 +74,20 @@ def set_path(d: dict, path: str, value) -> None:
         raise SweepError(f"{path}: {'.'.join(parts[:-1])} is not a mapping")
 
 
+def canonical_path(base: dict, path: str) -> str:
+    """``path`` with list entries named by index (``hardware.b200.x`` -> ``hardware.1.x``)."""
+    parts, cur, out = path.split("."), base, []
+    for i, part in enumerate(parts):
+        if isinstance(cur, list):
+            j = _list_index(cur, part, path, ".".join(parts[:i + 1]))
+            out.append(str(j))
+            cur = cur[j]
+        else:
+            out.append(part)
+            cur = cur.get(part) if isinstance(cur, dict) else None
+    return ".".join(out)
+
+
 def apply_values(base: dict, values: dict) -> dict:
     """A copy of the problem mapping ``base`` with each dotted path set to its value."""
     d = copy.deepcopy(base)

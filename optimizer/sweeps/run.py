@@ -35,7 +35,7 @@ def check_outputs(spec: SweepSpec, out, plans_path=None, plot=None, names=("--ou
     for side in (".journal", ".lock"):
         check_output(out.with_name(out.name + side), f"{names[0]} (its {side[1:]})", inputs=spec.inputs)
     taken = [out, out.with_name(out.name + ".journal"), out.with_name(out.name + ".lock")]
-    for path, name, suffixes in ((plans_path, names[1], (".jsonl",)), (plot, names[2], PLOT_SUFFIXES)):
+    for path, name, suffixes in ((plans_path, names[1], (".jsonl", ".ndjson")), (plot, names[2], PLOT_SUFFIXES)):
         if path is None:
             continue
         check_output(path, name, suffixes=suffixes, inputs=[*spec.inputs, *taken])

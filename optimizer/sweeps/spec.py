@@ -21,7 +21,7 @@ from problems import ProblemError, problem_from_dict
 from problems.loader import bundled_examples, parse_yaml, read_source
 
 from .errors import SweepError
-from .paths import apply_values, check_path
+from .paths import apply_values, canonical_path, check_path
 
 # 1e6 scenarios is hours of solving at the measured ~100-1,000 scenarios/s; beyond it a sweep is
 # more likely a typo (an extra zero in a range) than a plan
@@ -88,6 +88,12 @@ class SweepSpec:
 
     def check(self) -> None:
         problem_from_dict(self.base, self.source)
+        fields: dict[str, str] = {}
+        for a in self.axes:
+            field_ = canonical_path(self.base, a.path)
+            if field_ in fields:
+                raise SweepError(f"axes {fields[field_]} and {a.path} set the same field; give its values once")
+            fields[field_] = a.path
         for a in self.axes:
             for v in a.values:
                 try:
@@ -218,8 +224,6 @@ def linspace(a: float, b: float, n: int) -> list[float]:
 
 def parse_vary(text: str) -> Axis:
     """``PATH=V1,V2,...`` (YAML scalars) or ``PATH=START:STOP:N`` (``--vary`` text)."""
-    import yaml  # noqa: PLC0415 - one scalar at a time: no documents, aliases or tags to limit
-
     if "=" not in text:
         raise SweepError(f"--vary {text!r}: expected PATH=V1,V2,... or PATH=START:STOP:N")
     path, vals = text.split("=", 1)
@@ -236,8 +240,8 @@ def parse_vary(text: str) -> Axis:
         if not v:
             raise SweepError(f"--vary {text!r}: empty value")
         try:
-            x = yaml.safe_load(v)
-        except yaml.YAMLError:
+            x = parse_yaml(v, "--vary")   # the loader's rules for scalars (numbers, booleans, null)
+        except ProblemError:
             x = v
         out.append(x if isinstance(x, (str, int, float, bool)) or x is None else v)
     return Axis(path, out)

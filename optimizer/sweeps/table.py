@@ -20,6 +20,14 @@ def _cell(v):
     return v
 
 
+def _mixed_columns(rows: list[dict], cols: list[str]) -> list[str]:
+    """Columns whose values are of more than one kind (text, number, flag), ignoring empties."""
+    def kind(v):
+        return "flag" if isinstance(v, bool) else "number" if isinstance(v, (int, float)) else type(v).__name__
+
+    return [c for c in cols if len({kind(r[c]) for r in rows if r[c] is not None}) > 1]
+
+
 def columns(rows: list[dict]) -> list[str]:
     """Column names in first-seen order (rows may differ: ``gpus.<hardware>`` appear as used)."""
     cols: list[str] = []
@@ -44,7 +52,11 @@ def write_table(rows: list[dict], out, option: str = "--out") -> None:
         except ImportError:
             raise SweepError("writing Parquet needs pyarrow: pip install 'tokenfleet[parquet]', "
                              "or use --out FILE.csv") from None
-        table = pa.Table.from_pylist([{c: _cell(r.get(c)) for c in cols} for r in rows])
+        cells = [{c: _cell(r.get(c)) for c in cols} for r in rows]
+        for c in _mixed_columns(cells, cols):
+            for r in cells:   # Parquet columns have one type: mixed values are written as text
+                r[c] = None if r[c] is None else str(r[c])
+        table = pa.Table.from_pylist(cells)
         with replacing(out, option) as tmp:
             pq.write_table(table, tmp)
     else:
