@@ -66,6 +66,21 @@ def test_bad_python_arguments_are_input_errors_naming_the_argument(base_file, tm
     assert not (tmp_path / "o.csv").exists()
 
 
+@pytest.mark.parametrize("kw, fragment", [
+    (dict(out=5), "out: expected a file path"),
+    (dict(out="o.csv", resume="yes"), "resume: expected True or False"),
+    (dict(out="o.csv", workers=-1), "workers: expected an integer"),
+    (dict(out="o.csv", mip_rel_gap="0.01"), "mip_rel_gap: expected a number"),
+    (dict(out="o.csv", max_scenarios="10"), "max_scenarios: expected an integer"),
+    (dict(out="o.csv", mode="zipp"), "mode must be grid or zip"),
+])
+def test_bad_keyword_arguments_are_named(base_file, tmp_path, monkeypatch, kw, fragment):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=fragment):
+        optimizer.sweep(base_file, vary={"workloads.0.demand.requests_per_s": [5]}, **kw)
+    assert not (tmp_path / "o.csv").exists()
+
+
 def test_list_entries_may_be_named_by_id(base_file, tmp_path):
     by_index, by_id = tmp_path / "i.parquet", tmp_path / "n.parquet"
     optimizer.sweep(base_file, vary={"hardware.1.price_usd_per_hour": [2.0, 6.0],
@@ -134,9 +149,10 @@ def test_max_scenarios_moves_the_limit(base_file, tmp_path, capsys):
 SECRET = "root:x:0:0:TOPSECRET-hunter2:/root:/bin/bash\n"
 
 
-@pytest.mark.parametrize("name", ["passwd", "notes.txt", "private.yaml"])
+@pytest.mark.parametrize("name", ["passwd", "notes.txt", "private.yaml", "secret.yaml"])
 def test_a_spec_problem_that_is_not_a_problem_file_is_not_echoed(tmp_path, capsys, name):
-    (tmp_path / name).write_text(SECRET)
+    # secret.yaml: a YAML mapping, but not a problem (its keys and values are not listed either)
+    (tmp_path / name).write_text(SECRET if name != "secret.yaml" else "api_key: TOPSECRET-hunter2\n")
     spec = tmp_path / "sweep.yaml"
     spec.write_text(yaml.safe_dump({"problem": name, "axes": [
         {"path": "workloads.0.demand.requests_per_s", "values": [5]}]}))

@@ -55,6 +55,8 @@ def sweep(problem, vary: dict, out, mode: str = "grid", *, max_scenarios: int = 
     dict
         The run's summary (see :func:`run_sweep`).
     """
+    if isinstance(max_scenarios, bool) or not isinstance(max_scenarios, int) or max_scenarios < 1:
+        raise SweepError(f"max_scenarios: expected an integer >= 1, got {max_scenarios!r}")
     spec = SweepSpec.build(problem, axes_from_python(vary), mode, max_scenarios, option="max_scenarios=")
     return run_sweep(spec, out, **kw)
 

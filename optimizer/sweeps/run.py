@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -69,6 +70,23 @@ def _tasks(spec, scenarios, finished, prices, workers, scheduler) -> list[tuple[
     return tasks
 
 
+def _check_arguments(*, out, plans_path, resume, workers, scheduler, mip_rel_gap, brackets) -> None:
+    """run_sweep()'s arguments by type and range; the error names the argument."""
+    if not isinstance(out, (str, os.PathLike)):
+        raise SweepError(f"out: expected a file path (.csv or .parquet), got {type(out).__name__}")
+    if plans_path is not None and not isinstance(plans_path, (str, os.PathLike)):
+        raise SweepError(f"plans_path: expected a file path (.jsonl), got {type(plans_path).__name__}")
+    for name, v in (("resume", resume), ("brackets", brackets)):
+        if not isinstance(v, bool):
+            raise SweepError(f"{name}: expected True or False, got {v!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise SweepError(f"workers: expected an integer >= 0 (0: serially), got {workers!r}")
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise SweepError(f"scheduler: expected an address like 'tcp://host:8786', got {type(scheduler).__name__}")
+    if isinstance(mip_rel_gap, bool) or not isinstance(mip_rel_gap, (int, float)) or not 0 <= mip_rel_gap < 1:
+        raise SweepError(f"mip_rel_gap: expected a number in [0, 1), got {mip_rel_gap!r}")
+
+
 def run_sweep(spec: SweepSpec, out, *, resume: bool = False, workers: int = 0, scheduler: str | None = None,
               plans_path=None, backend: str = "numpy", progress=None, mip_rel_gap: float = 1e-4,
               brackets: bool = True) -> dict:
@@ -85,6 +103,8 @@ def run_sweep(spec: SweepSpec, out, *, resume: bool = False, workers: int = 0, s
         ``done``, ``skipped`` (resumed), ``failed`` (not feasible), ``bracketed`` (scenarios),
         ``elapsed_s`` and ``scenarios_per_s``.
     """
+    _check_arguments(out=out, plans_path=plans_path, resume=resume, workers=workers, scheduler=scheduler,
+                     mip_rel_gap=mip_rel_gap, brackets=brackets)
     out = Path(out)
     check_outputs(spec, out, plans_path)
     scenarios = spec.scenarios()

@@ -60,8 +60,10 @@ class SweepSpec:
             inputs.append(Path(spec_path))
             mode = d.get("mode", mode)
             if "problem" in d and problem is None:
-                p = Path(str(d["problem"]))
+                p = Path(d["problem"])
                 base_src = p if p.is_absolute() else Path(spec_path).parent / p
+                if not base_src.exists() and d["problem"] in bundled_examples():
+                    base_src = d["problem"]
             for a in d.get("axes", []):
                 axes.append(_axis_from_spec(a, spec_path))
         for v in vary:
@@ -176,6 +178,9 @@ def load_base(problem) -> tuple[dict, str]:
     if not isinstance(data, dict):
         raise SweepError(f"{source}: not a problem file: the top level is a {type(data).__name__}, "
                          "not a mapping with hardware and workloads")
+    if not {"schema_version", "hardware", "workloads"} & set(data):
+        # some other YAML file: its fields are not listed (their values could be anything)
+        raise SweepError(f"{source}: not a problem file: it has none of schema_version, hardware, workloads")
     return data, source
 
 
