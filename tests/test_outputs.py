@@ -103,6 +103,15 @@ def test_an_unwritable_folder_is_refused_before_solving(tmp_path, capsys, no_sol
     assert "not writable" in capsys.readouterr().err
 
 
+def test_an_unwritable_folder_is_refused_even_for_root(tmp_path, capsys, monkeypatch, no_solving):
+    # root writes anywhere, so the folder is made to look read-only to the permission check
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: False if str(p) == str(tmp_path) else real(p, mode, **k))
+    assert main(["plan", str(EXAMPLE), "-q", "--json", str(tmp_path / "p.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --json ") and "is not writable" in err
+
+
 class _DiskFull:
     """A file whose writes stop half way with ENOSPC, as on a full disk."""
 
