@@ -78,7 +78,8 @@ class Journal:
                 raise self._refuse(k, "the line belongs to a different sweep")
             sid, row = rec.get("scenario"), rec.get("row")
             if type(sid) is not int or sid not in self._values:
-                raise self._refuse(k, f"unknown scenario id {json.dumps(sid)[:40]} (this sweep has 0..{len(self._values) - 1})")
+                raise self._refuse(k, f"unknown scenario id {json.dumps(sid)[:40]} "
+                                      f"(this sweep has 0..{len(self._values) - 1})")
             if not isinstance(row, dict) or row.get("scenario") != sid:
                 raise self._refuse(k, f"scenario {sid}: the row does not match its id")
             if _canon({p: row.get(p) for p in json.loads(self._values[sid])}) != self._values[sid]:

@@ -126,8 +126,11 @@ def run_sweep(spec: SweepSpec, out, *, resume: bool = False, workers: int = 0, s
         keep = plans_path is not None
         with journal.open() as jf:
             def record(rec):
+                sid = int(rec["row"]["scenario"])
+                if sid in done:   # a task retried on another worker: the journal keeps one line each
+                    return
                 journal.record(jf, rec)
-                done[int(rec["row"]["scenario"])] = rec
+                done[sid] = rec
                 if progress is not None:
                     progress(1)
 
@@ -146,7 +149,8 @@ def run_sweep(spec: SweepSpec, out, *, resume: bool = False, workers: int = 0, s
                 for i in sorted(done):
                     f.write(json.dumps(dict(scenario=i, plan=done[i].get("plan"))) + "\n")
     elapsed = time.perf_counter() - t0
-    return dict(done=len(rows), skipped=len(rows) - n_new, failed=sum(r["status"] not in ("optimal", "time_limit") for r in rows),
+    return dict(done=len(rows), skipped=len(rows) - n_new,
+                failed=sum(r["status"] not in ("optimal", "time_limit") for r in rows),
                 bracketed=sum(r.get("method") == "bracket" for r in rows),
                 elapsed_s=elapsed, scenarios_per_s=n_new / elapsed if elapsed > 0 else float("inf"))
 
