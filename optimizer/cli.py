@@ -93,8 +93,7 @@ def _space_size(problem) -> int:
 # ------------------------------------------------------------------------------------ outputs
 def _check_outputs(problem, json_out=None, csv_dir=None, plot=None) -> None:
     """Refuse unusable output paths before anything is solved (exit 2 naming the option)."""
-    from .outputs import check_output  # noqa: PLC0415
-    from .sweeps.run import PLOT_SUFFIXES  # noqa: PLC0415
+    from .outputs import PLOT_SUFFIXES, check_output  # noqa: PLC0415
 
     inputs = [problem] if problem is not None and Path(problem).is_file() else []
     if json_out is not None and str(json_out) != "-":

@@ -20,6 +20,10 @@ from typing import Iterable, Iterator
 from problems.errors import InputError
 
 
+# charts: matplotlib picks the format from the extension
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
 class OutputError(InputError):
     """An output path that cannot be written: the message names the option and what to change."""
 

@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from ..outputs import check_output, replacing
+from ..outputs import PLOT_SUFFIXES, check_output, replacing
 from .batch import boxes, solve_batch
 from .errors import SweepError
 from .journal import Journal
@@ -19,7 +19,6 @@ from .spec import SweepSpec
 from .table import SUFFIXES, read_table, write_table
 
 TASK_SIZE = 50
-PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def price_paths(spec: SweepSpec) -> list[str]:
