@@ -186,3 +186,11 @@ def test_a_lock_file_that_is_a_symlink_is_never_followed(base_file, tmp_path, ca
     assert sweep(base_file, tmp_path / "o.csv", VARY) == 2
     assert "lock file" in capsys.readouterr().err
     assert victim.read_text() == "precious"
+
+
+def test_resuming_with_other_options_is_refused(base_file, tmp_path, capsys):
+    out = tmp_path / "o.csv"
+    assert sweep(base_file, out, VARY) == 0
+    assert sweep(base_file, out, VARY, "--resume", "--mip-gap", "0.01") == 2
+    err = capsys.readouterr().err
+    assert "line 1" in err and "different sweep" in err and "options" in err
