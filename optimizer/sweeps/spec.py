@@ -211,9 +211,13 @@ def _axis_from_spec(a, src) -> Axis:
         return Axis(path, list(a["values"]))
     r = a["range"]
     try:
-        return Axis(path, linspace(float(r["start"]), float(r["stop"]), int(r["num"])))
+        start, stop, num = float(r["start"]), float(r["stop"]), int(r["num"])
     except (KeyError, TypeError, ValueError, OverflowError):
-        raise SweepError(f"{src}: {path}: range needs start, stop, num") from None
+        raise SweepError(f"{src}: {path}: range needs start, stop, num (numbers)") from None
+    try:
+        return Axis(path, linspace(start, stop, num))
+    except SweepError as e:
+        raise SweepError(f"{src}: {path}: {e}") from None
 
 
 def linspace(a: float, b: float, n: int) -> list[float]:
@@ -236,9 +240,13 @@ def parse_vary(text: str) -> Axis:
     if _RANGE.fullmatch(vals):
         a, b, n = vals.split(":")
         try:
-            return Axis(path, linspace(float(a), float(b), int(n)))
+            start, stop, num = float(a), float(b), int(n)
         except ValueError:
-            raise SweepError(f"--vary {text!r}: bad range") from None
+            raise SweepError(f"--vary {text!r}: bad range; expected START:STOP:N, e.g. 10:100:10") from None
+        try:
+            return Axis(path, linspace(start, stop, num))
+        except SweepError as e:
+            raise SweepError(f"--vary {text!r}: {e}") from None
     out = []
     for v in vals.split(","):
         v = v.strip()
