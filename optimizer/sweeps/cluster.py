@@ -43,7 +43,7 @@ def _local_cluster(workers, backend, LocalCluster):
         try:
             from dask_cuda import LocalCUDACluster  # noqa: PLC0415
 
-            from kernels.backends import resolve_backend  # noqa: PLC0415
+            from kernels import resolve_backend  # noqa: PLC0415
 
             if resolve_backend(backend) != "numpy":
                 return LocalCUDACluster()  # one worker per visible GPU
