@@ -82,7 +82,7 @@ class SweepSpec:
             raise SweepError(f"mode must be grid or zip, got {mode!r}")
         check_size(axes, mode, max_scenarios, option)
         base, source = load_base(problem)
-        if source != "<dict>" and not source.startswith("<bundled:"):
+        if not source.startswith("<"):   # a file (not a mapping, a Problem or a bundled example)
             inputs = [*inputs, Path(source)]
         sp = cls(base=base, source=source, axes=list(axes), mode=mode, inputs=list(inputs))
         sp.check()
