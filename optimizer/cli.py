@@ -448,8 +448,6 @@ def sweep(problem: Optional[Path] = typer.Argument(None, help="base problem file
                                             help="refuse sweeps with more scenarios (checked before any work)"),
           backend: str = BackendOpt, quiet: bool = QuietOpt):
     """Solve a grid of scenarios, incrementally and resumably, optionally on Dask."""
-    from problems.text import literal  # noqa: PLC0415
-
     from . import sweeps as sw  # noqa: PLC0415
 
     sp = sw.SweepSpec.from_cli(problem, vary, spec, zip_axes, max_scenarios=max_scenarios)

@@ -194,3 +194,13 @@ def test_resuming_with_other_options_is_refused(base_file, tmp_path, capsys):
     assert sweep(base_file, out, VARY, "--resume", "--mip-gap", "0.01") == 2
     err = capsys.readouterr().err
     assert "line 1" in err and "different sweep" in err and "options" in err
+
+
+def test_a_line_with_a_repeated_key_is_refused(base_file, tmp_path, capsys):
+    # JSON readers disagree on which of two equal keys wins: such a line is not trusted at all
+    out = tmp_path / "o.csv"
+    assert sweep(base_file, out, VARY) == 0
+    lines = journal_lines(out)
+    write_journal(out, lines[:3] + [lines[3][:-1] + ', "scenario": 0}'])
+    assert sweep(base_file, out, VARY, "--resume") == 2
+    assert "line 4: not a journal record" in capsys.readouterr().err

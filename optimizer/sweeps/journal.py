@@ -17,7 +17,10 @@ it over the journal (never by truncating in place, so a kill during repair loses
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+
+from problems import ProblemError, parse_json
 
 from ..outputs import write_bytes
 from .errors import SweepError
@@ -62,8 +65,9 @@ class Journal:
         complete = lines[:-1]   # a kill may leave a last line without its newline: not trusted
         for k, ln in enumerate(complete, start=1):
             try:
-                rec = json.loads(ln)
-            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+                # the loader's JSON reader: bounded nesting, no duplicate keys, no NaN
+                rec = parse_json(ln, f"{self.path}, line {k}")
+            except (ProblemError, UnicodeDecodeError):
                 rec = None
             if not isinstance(rec, dict):
                 raise self._refuse(k, "not a journal record (the line is damaged or the file is not a sweep journal)")
@@ -103,5 +107,18 @@ class Journal:
     def record(self, f, rec: dict) -> None:
         """Append one finished scenario and flush it before the next one starts."""
         sid = int(rec["row"]["scenario"])
-        f.write(json.dumps(dict(sweep=self.fingerprint, scenario=sid, **rec), default=str) + "\n")
+        line = json.dumps(_finite(dict(sweep=self.fingerprint, scenario=sid, **rec)), default=str, allow_nan=False)
+        f.write(line + "\n")
         f.flush()
+
+
+def _finite(v):
+    """``v`` with NaN and infinities as None: journal lines are strict JSON (read back by
+    :func:`problems.parse_json`, which refuses those constants), as the table cells are."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
