@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from optimizer.sweep import SweepSpec, read_table, run_sweep  # noqa: E402
+from optimizer.sweeps import SweepSpec, read_table, run_sweep  # noqa: E402
 
 
 def main() -> int:

@@ -48,10 +48,11 @@ def __getattr__(name):
     if name in ("frontier", "compare", "Frontier", "Comparison"):
         from . import analysis
         return getattr(analysis, name)
-    if name in ("sweep", "SweepSpec"):
-        import importlib  # noqa: PLC0415 - `from . import sweep` would re-enter this hook
+    if name in ("sweep", "SweepSpec", "SweepError"):
+        # the package is `sweeps`, so `optimizer.sweep` stays the function once it is imported
+        import importlib  # noqa: PLC0415
 
-        return getattr(importlib.import_module(".sweep", __name__), name)
+        return getattr(importlib.import_module(".sweeps", __name__), name)
     raise AttributeError(name)
 
 

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from problems.errors import InfeasibleError, InputError
-from problems.text import csv_cell, literal, plain
+from problems.text import literal, plain
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Capacity planner for LLM inference fleets: the lowest cost per token under "
@@ -90,6 +90,23 @@ def _space_size(problem) -> int:
     return configuration_count(problem)
 
 
+# ------------------------------------------------------------------------------------ outputs
+def _check_outputs(problem, json_out=None, csv_dir=None, plot=None) -> None:
+    """Refuse unusable output paths before anything is solved (exit 2 naming the option)."""
+    from .outputs import PLOT_SUFFIXES, check_output  # noqa: PLC0415
+
+    inputs = [problem] if problem is not None and Path(problem).is_file() else []
+    if json_out is not None and str(json_out) != "-":
+        check_output(json_out, "--json", suffixes=(".json",), inputs=inputs)
+        inputs.append(json_out)
+    if csv_dir is not None:
+        check_output(csv_dir, "--csv", directory=True, inputs=inputs)
+        for name in ("candidates", "allocations", "workloads") if Path(csv_dir).is_dir() else ():
+            check_output(Path(csv_dir) / f"{name}.csv", "--csv", suffixes=(".csv",), inputs=inputs)
+    if plot is not None:
+        check_output(plot, "--plot", suffixes=PLOT_SUFFIXES, inputs=inputs)
+
+
 # --------------------------------------------------------------------------------------- plan
 def print_plan(plan, console: Console | None = None) -> None:
     console = console or out
@@ -153,6 +170,9 @@ def plan(problem: Optional[Path] = typer.Argument(None, help="problem file or bu
     """Solve a fleet problem and print the plan."""
     import optimizer  # noqa: PLC0415
 
+    from .outputs import write_text  # noqa: PLC0415
+
+    _check_outputs(problem, json_out, csv_dir, plot)
     prob = _load(problem)
     with _progress(quiet, "evaluating configurations", _space_size(prob)) as tick:
         p = optimizer.solve(prob, backend=backend, time_limit_s=time_limit, progress=tick)
@@ -161,7 +181,7 @@ def plan(problem: Optional[Path] = typer.Argument(None, help="problem file or bu
         if to_stdout_json:
             sys.stdout.write(p.to_json() + "\n")
         else:
-            json_out.write_text(p.to_json() + "\n")
+            write_text(json_out, p.to_json() + "\n", "--json")
     if csv_dir is not None:
         _write_csvs(p, csv_dir)
     if not p.is_feasible:
@@ -186,23 +206,25 @@ def plan(problem: Optional[Path] = typer.Argument(None, help="problem file or bu
 def _plot_paths(plot: Path, names: list[str]) -> dict:
     if len(names) == 1:
         return {names[0]: plot}
-    return {n: plot.with_name(f"{plot.stem}-{n}{plot.suffix or '.png'}") for n in names}
+    import re  # noqa: PLC0415
+
+    # a workload name is not a path: separators and dots would write elsewhere
+    return {n: plot.with_name(f"{plot.stem}-{re.sub(r'[^A-Za-z0-9_-]', '_', n)}{plot.suffix or '.png'}")
+            for n in names}
 
 
 def _write_csvs(p, d: Path) -> None:
-    import csv  # noqa: PLC0415
+    """candidates.csv, allocations.csv, workloads.csv in ``d``, each written whole (cells escaped
+    against spreadsheet formulas); an empty table is an empty file."""
+    from .outputs import write_csv, write_text  # noqa: PLC0415
 
-    d.mkdir(parents=True, exist_ok=True)
+    d.mkdir(exist_ok=True)
     for name in ("candidates", "allocations", "workloads"):
         rows = p.to_rows(name)
-        with open(d / f"{name}.csv", "w", newline="") as f:
-            if not rows:
-                continue
-            wr = csv.DictWriter(f, fieldnames=list(rows[0]))
-            wr.writeheader()
-            for r in rows:
-                # names from the problem file must not become spreadsheet formulas
-                wr.writerow({k: csv_cell(json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in r.items()})
+        if rows:
+            write_csv(d / f"{name}.csv", rows, list(rows[0]), "--csv")
+        else:
+            write_text(d / f"{name}.csv", "", "--csv")
 
 
 # ----------------------------------------------------------------------------------- frontier
@@ -217,6 +239,9 @@ def frontier(problem: Path = typer.Argument(..., help="problem file or bundled e
 
     from .plots import plot_frontier  # noqa: PLC0415
 
+    from .outputs import write_text  # noqa: PLC0415
+
+    _check_outputs(problem, json_out, None, plot)
     prob = _load(problem)
     if workload is not None:
         _check_workload(prob, workload)
@@ -236,7 +261,7 @@ def frontier(problem: Path = typer.Argument(..., help="problem file or bundled e
             t.add_row(literal(s["hardware"]), literal(s["precision"]), *cells)
         out.print(t)
     if json_out is not None:
-        json_out.write_text(json.dumps(dict(problem=fr.problem, sla=fr.sla, series=fr.series), indent=1))
+        write_text(json_out, json.dumps(dict(problem=fr.problem, sla=fr.sla, series=fr.series), indent=1), "--json")
     if plot is not None:
         for w, path in _plot_paths(plot, names).items():
             plot_frontier(fr, w, path)
@@ -264,6 +289,9 @@ def compare(problem: Path = typer.Argument(..., help="problem file or bundled ex
 
     from .plots import plot_compare  # noqa: PLC0415
 
+    from .outputs import write_text  # noqa: PLC0415
+
+    _check_outputs(problem, json_out, None, plot)
     prob = _load(problem)
     hws = [h.strip() for h in hardware.split(",") if h.strip()]
     if len(hws) < 2:
@@ -295,7 +323,8 @@ def compare(problem: Path = typer.Argument(..., help="problem file or bundled ex
     a = c.assumptions
     out.print("assumptions: " + plain(json.dumps(a, default=str)), markup=False)
     if json_out is not None:
-        json_out.write_text(json.dumps(dict(rows=c.rows, ratios=c.ratios(), assumptions=a), indent=1, default=str))
+        write_text(json_out, json.dumps(dict(rows=c.rows, ratios=c.ratios(), assumptions=a), indent=1, default=str),
+                   "--json")
     if plot is not None:
         plot_compare(c, plot)
         out.print(f"wrote {literal(plot)}")
@@ -400,7 +429,8 @@ def validate(problem: Path = typer.Argument(..., help="problem file or bundled e
 
 # -------------------------------------------------------------------------------------- sweep
 @app.command()
-def sweep(problem: Path = typer.Argument(..., help="base problem file or bundled example name"),
+def sweep(problem: Optional[Path] = typer.Argument(None, help="base problem file or bundled example name "
+                                                               "(default: the --spec file's problem:)"),
           vary: list[str] = typer.Option([], "--vary", help="PATH=V1,V2,... or PATH=START:STOP:N (repeatable)"),
           spec: Optional[Path] = typer.Option(None, "--spec", help="sweep YAML file (axes, mode)"),
           zip_axes: bool = typer.Option(False, "--zip", help="zip the axes instead of a Cartesian grid"),
@@ -414,21 +444,25 @@ def sweep(problem: Path = typer.Argument(..., help="base problem file or bundled
           brackets: bool = typer.Option(True, "--brackets/--no-brackets",
                                         help="certify plans between solved prices instead of solving every "
                                              "price's MILP (min_cost; rows say which)"),
+          max_scenarios: int = typer.Option(1_000_000, "--max-scenarios",
+                                            help="refuse sweeps with more scenarios (checked before any work)"),
           backend: str = BackendOpt, quiet: bool = QuietOpt):
     """Solve a grid of scenarios, incrementally and resumably, optionally on Dask."""
-    from . import sweep as sw  # noqa: PLC0415
+    from . import sweeps as sw  # noqa: PLC0415
 
-    sp = sw.SweepSpec.from_cli(problem, vary, spec, zip_axes)
+    sp = sw.SweepSpec.from_cli(problem, vary, spec, zip_axes, max_scenarios=max_scenarios)
+    sw.check_outputs(sp, out_path, jsonl, plot)
     with _progress(quiet, "scenarios", sp.n_scenarios) as tick:
         summary = sw.run_sweep(sp, out_path, resume=resume, workers=workers, scheduler=scheduler,
                                plans_path=jsonl, backend=backend, progress=tick, mip_rel_gap=mip_gap,
                                brackets=brackets)
     certified = f", {summary['bracketed']} certified by price brackets" if summary["bracketed"] else ""
     out.print(f"{summary['done']} scenarios solved ({summary['skipped']} resumed, {summary['failed']} not "
-              f"feasible{certified}) in {summary['elapsed_s']:.1f} s ({summary['scenarios_per_s']:.1f}/s) -> {out_path}")
+              f"feasible{certified}) in {summary['elapsed_s']:.1f} s ({summary['scenarios_per_s']:.1f}/s) -> "
+              f"{literal(out_path)}")
     if plot is not None:
         sw.plot_results(out_path, sp, plot)
-        out.print(f"wrote {plot}")
+        out.print(f"wrote {literal(plot)}")
 
 
 # ---------------------------------------------------------------------------------------- main

@@ -16,7 +16,14 @@ _MARKERS = {"bf16": "o", "fp8": "s", "fp4": "^"}
 
 def _save(fig, path):
     if path is not None:
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        from .outputs import replacing  # noqa: PLC0415
+
+        # written whole or not at all; the format follows the file name's extension
+        with replacing(path, "--plot") as tmp:
+            fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        # written: pyplot lets it go (a long-lived process drawing many charts would otherwise
+        # keep every one); the Figure object stays usable for the caller
+        plt.close(fig)
     return fig
 
 

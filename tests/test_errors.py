@@ -12,7 +12,7 @@ from problems.errors import (BackendError, InfeasibleError, InputError, Internal
 def test_public_errors_belong_to_the_family():
     from kernels.backends import BackendUnavailable
     from kernels.predict import PredictError
-    from optimizer.sweep import SweepError
+    from optimizer.sweeps import SweepError
 
     for cls in (problems.ProblemError, PredictError, SweepError):
         assert issubclass(cls, InputError) and issubclass(cls, ValueError)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from optimizer.cli import main
-from optimizer.sweep import SweepError, SweepSpec, is_parameter_path, parse_vary, read_table, run_sweep
+from optimizer.sweeps import SweepError, SweepSpec, is_parameter_path, parse_vary, read_table, run_sweep
 
 from conftest import ROOT
 
@@ -41,6 +41,10 @@ def test_vary_parsing():
         parse_vary("no-equals-sign")
     with pytest.raises(SweepError):
         parse_vary("bad path!=1")
+    with pytest.raises(SweepError, match="1 <= num <= 1,000,000, got 99,999,999,999"):
+        parse_vary("constraints.power_cap_mw=1:2:99999999999")
+    with pytest.raises(SweepError, match="finite start and stop"):
+        parse_vary("constraints.power_cap_mw=1e400:2:3")
 
 
 def test_grid_and_zip(base_file):
