@@ -61,6 +61,20 @@ class CalRow:
     ttft_ms: float | None
     speculative: str
     source: str
+    engine: str | None = None     # trtllm | vllm | sglang; None where the source does not say
+    row_id: str = ""              # stable id: "calibration.csv:<line>" or the source's own id
+
+
+def engine_of(framework: str) -> str | None:
+    """Serving engine named by a row's framework column (None when not stated)."""
+    f = (framework or "").lower()
+    if "sglang" in f:
+        return "sglang"
+    if "vllm" in f:
+        return "vllm"
+    if "tensorrt" in f or "trt" in f:
+        return "trtllm"
+    return None
 
 
 def _num(s):
@@ -117,7 +131,7 @@ def load_rows(path) -> tuple[list[CalRow], dict[str, int]]:
                 tp=int(float(r["tp"])) if r["tp"] else None, ep=int(float(r["ep"])) if r["ep"] else None,
                 concurrency=int(conc) if conc else None, tok_s_user=user,
                 tpot_ms=_num(r["tpot_ms"]), ttft_ms=_num(r["ttft_ms"]), speculative=spec,
-                source=r["source"][:80]))
+                source=r["source"][:80], engine=engine_of(fw), row_id=f"calibration.csv:{i}"))
     return rows, excluded
 
 
@@ -125,7 +139,8 @@ def predict_row(row: CalRow, calib: Calibration):
     """The model's prediction for one row: (throughput in the row's metric, ConfigMetrics)."""
     metric = "output_tok_s_per_gpu" if row.metric == "output" else "total_tok_s_per_gpu"
     kw = dict(hardware=row.hardware, model=row.model, precision=row.precision, isl=row.isl,
-              osl=row.osl, calibration=calib, metric=metric, speculative=row.speculative)
+              osl=row.osl, calibration=calib, metric=metric, speculative=row.speculative,
+              engine=row.engine)
     if row.tp is not None:
         kw.update(tp=row.tp, ep=row.ep if row.ep else 1)
     else:
@@ -184,69 +199,57 @@ def error_table(results) -> list[dict]:
     return table
 
 
-PARAM_NAMES = tuple(f"{g}.{k}" for g in FAMILY_GROUPS for k in ("eff_compute", "eff_bandwidth")) + (
-    "overhead_s_per_layer", "overhead_s_per_seq", "collective_latency_s", "comm_efficiency",
-    "eff_weight_only", "a2a_efficiency")
-_LOWER = [0.05] * 6 + [0.0, 0.0, 0.0, 0.05, 0.05, 0.02]
-_UPPER = [1.0] * 6 + [2e-4, 2e-4, 5e-5, 1.0, 1.0, 1.0]
-# physically plausible starting point: ~60% of peak FLOP/s, ~75% of HBM bandwidth, NCCL ring
-# all-reduce at ~80% of the link, 20 us launch cost per layer
-START = [0.6, 0.75, 0.6, 0.75, 0.45, 0.6, 2e-5, 5e-6, 5e-6, 0.8, 0.6, 0.3]
+BAND_MIN_ROWS = 8   # a regime needs this many residuals for its own P10/P90; else a broader one
 
 
-def to_vector(c: Calibration) -> np.ndarray:
-    v = [c.groups[g][k] for g in FAMILY_GROUPS for k in ("eff_compute", "eff_bandwidth")]
-    v += [c.global_[k] for k in PARAM_NAMES[6:]]
-    return np.array(v, dtype=float)
+def regime_keys(group: str, engine: str, kind: str) -> list[str]:
+    """Band keys a residual counts toward: its exact regime and every broader one."""
+    return [f"{group}/{engine}/{kind}", f"{group}/*/{kind}", f"*/{engine}/{kind}", f"*/*/{kind}"]
 
 
-def from_vector(v, base: Calibration) -> Calibration:
-    groups = {g: dict(base.groups.get(g, {})) for g in base.groups}
-    for i, g in enumerate(FAMILY_GROUPS):
-        groups[g] = {"eff_compute": float(v[2 * i]), "eff_bandwidth": float(v[2 * i + 1])}
-    # hardware families without calibration rows use the geometric mean of the fitted groups
-    groups["default"] = {k: float(np.exp(np.mean([np.log(groups[g][k]) for g in FAMILY_GROUPS])))
-                         for k in ("eff_compute", "eff_bandwidth")}
-    glob = {k: float(x) for k, x in zip(PARAM_NAMES[6:], v[6:])}
-    return replace(base, groups=groups, global_=glob)
+def bands(records) -> dict:
+    """P10/P90 of log(pred / measured) per regime (hardware group, engine, kind), where kind is
+    ``max_throughput`` or ``interactivity`` (every row at a stated concurrency or interactivity).
 
-
-def fit(rows, base: Calibration, max_nfev: int = 800, start=None):
-    """Minimize a robust (soft-L1) loss of log(pred/measured) over the representable rows.
-
-    The max over discrete batches makes the objective piecewise flat, so a gradient method stalls;
-    Powell's derivative-free search runs on a logistic transform that keeps every parameter in its
-    physical bounds (efficiencies in (0, 1], overheads >= 0). Needs scipy.
+    ``records``: dicts with group, engine, kind and the log ratios ``throughput``, ``tpot``,
+    ``ttft`` (NaN where not measured). Regimes with fewer than ``BAND_MIN_ROWS`` residuals of a
+    quantity are left out, so ``kernels.predict.bands_for`` falls back to a broader regime.
     """
-    from scipy.optimize import minimize
+    acc: dict = {}
+    for r in records:
+        kind = "max_throughput" if r["kind"] == "max_throughput" else "interactivity"
+        for key in regime_keys(r["group"], r["engine"], kind):
+            d = acc.setdefault(key, {"throughput": [], "tpot": [], "ttft": []})
+            for q in d:
+                v = r.get(q)
+                if v is not None and math.isfinite(v):
+                    d[q].append(v)
+    out = {}
+    for key, d in sorted(acc.items()):
+        e = {q: [round(float(np.percentile(v, 10)), 4), round(float(np.percentile(v, 90)), 4)]
+             for q, v in d.items() if len(v) >= BAND_MIN_ROWS}
+        if e:
+            e["n"] = {q: len(v) for q, v in d.items() if len(v) >= BAND_MIN_ROWS}
+            out[key] = e
+    return out
 
-    lo, hi = np.array(_LOWER), np.array(_UPPER)
-    x0 = np.clip(np.array(start if start is not None else START, dtype=float), lo + 1e-6 * (hi - lo),
-                 hi - 1e-6 * (hi - lo))
 
-    def to_x(u):
-        return lo + (hi - lo) / (1.0 + np.exp(-u))
-
-    def loss(u):
-        res = evaluate_rows(rows, from_vector(to_x(u), base))
-        r = np.clip([x["log_ratio"] for x in res], -3.0, 3.0)
-        return float(np.sum(np.sqrt(1.0 + (r / 0.3) ** 2) - 1.0))
-
-    u0 = -np.log((hi - lo) / (x0 - lo) - 1.0)
-    sol = minimize(loss, u0, method="Powell", options=dict(maxfev=max_nfev, xtol=1e-3, ftol=1e-4))
-    sol.x = to_x(sol.x)
-    return from_vector(sol.x, base), sol
-
-
-def save(calib: Calibration, path, *, fitted_on: str, table, excluded, n_rows) -> None:
+def save(calib: Calibration, path, *, fitted_on: str, table, excluded, n_rows, data, band_table,
+         fit_info: dict) -> None:
     d = {
         "fitted": fitted_on,
-        "data": "benchmarks/data/calibration.csv",
+        "data": data,
         "rows_used": n_rows,
         "rows_excluded": excluded,
+        "fit": fit_info,
+        "default_engine": calib.default_engine,
         "groups": calib.groups,
         "global": calib.global_,
+        "engines": calib.engines,
         "family_to_group": calib.family_to_group,
+        "measured": {**calib.meta.get("measured_source", {}), "tables": calib.measured},
+        "nearest": calib.nearest,
+        "bands": band_table,
         "residuals": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in t.items()} for t in table],
     }
     Path(path).write_text(json.dumps(d, indent=2) + "\n", encoding="utf-8")

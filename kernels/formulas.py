@@ -67,12 +67,13 @@ def peak_flops(prec, peak_bf16, peak_fp8, peak_fp4, w4a8):
 
 def is_weight_only(prec, peak_fp8, peak_fp4, w4a8):
     """1.0 where GEMMs dequantize weights to a wider compute type in their main loop (W8A16 on
-    hardware without FP8, W4A16 without FP4 units, W4A8 MXFP4): their compute efficiency is
-    lower, by the fitted factor ``eff_wo``."""
+    hardware without FP8, W4A16 without FP4 units): their compute efficiency is lower, by the
+    fitted factor ``eff_wo``. MXFP4 x MXFP8 (gpt-oss, ``w4a8``) on hardware with FP4 units is
+    native -- Blackwell's block-scaled MMA takes FP4 and FP8 operands directly -- so it is not
+    weight-only there; without FP4 units (Hopper) it is W4A16 like any other fp4 model."""
     no8 = where(peak_fp8 > 0.0, 0.0, 1.0)
     no4 = where(peak_fp4 > 0.0, 0.0, 1.0)
-    wo4 = fmax(no4, w4a8)
-    return where(prec > 1.5, wo4, where(prec > 0.5, no8, 0.0))
+    return where(prec > 1.5, no4, where(prec > 0.5, no8, 0.0))
 
 
 def expected_distinct_experts(tokens, n_experts, top_k):
@@ -118,13 +119,27 @@ def spec_tokens_per_step(draft, accept):
     return (1.0 - exp((draft + 1.0) * log1p(a - 1.0))) / (1.0 - a)
 
 
+def saturating(x, x_half):
+    """Fraction of its asymptote an efficiency reaches at work size ``x``: x / (x + x_half).
+
+    A kernel with a fixed cost (launch, tail wave, pipeline fill) plus a part linear in its work
+    has exactly this efficiency; ``x_half`` is the work at which the fixed cost equals the rest."""
+    return x / (x + x_half + 1e-30)
+
+
+def roofline(flops, bytes_, flop_rate, byte_rate):
+    """Seconds of one operator class: the slower of its compute and its memory traffic."""
+    return fmax(flops / flop_rate, bytes_ / byte_rate)
+
+
 def comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat, a2a_eff):
     """Collective time per forward step over ``tokens`` tokens (seconds).
 
-    TP: two ring all-reduces of the BF16 activations per layer, 2(tp-1)/tp of the bytes each.
-    dep: per MoE layer an all-to-all dispatch (FP8, 1 B) and combine (BF16, 2 B) of each token's
-    top_k copies, (tp-1)/tp of which leave the GPU; all-to-all reaches a smaller fraction of the
-    link (``a2a_eff``: many small messages, expert load imbalance) than a ring all-reduce.
+    Each collective costs ``lat + bytes / bandwidth`` (alpha-beta), so small messages are latency
+    bound. TP: two ring all-reduces of the BF16 activations per layer, 2(tp-1)/tp of the bytes
+    each. dep: per MoE layer an all-to-all dispatch (FP8, 1 B) and combine (BF16, 2 B) of each
+    token's top_k copies, (tp-1)/tp of which leave the GPU; all-to-all reaches a smaller fraction
+    of the link (``a2a_eff``: many small messages, expert load imbalance) than a ring all-reduce.
     """
     multi = where(tp > 1.5, 1.0, 0.0)
     frac = (tp - 1.0) / tp
@@ -136,38 +151,61 @@ def comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, l
 def step_time(tok_dec, tok_pf, ctx_dec, ctx_pf, batch, tp, dep,
               p_nonexpert, p_expert_one, n_moe_layers, n_experts, top_k, wb_ne, wb_e,
               attn_dec_flops, attn_pf_flops, n_full, n_win, window, kv_seq, kv_div,
-              hidden, n_layers, link_bw, peak, peak_attn, hbm_bw, eff_c, eff_b, ovh_layer, ovh_seq, lat, a2a_eff, draft):
+              hidden, n_layers, link_bw, peak, peak_attn, hbm_bw, eff_c, eff_b, ovh_layer, ovh_seq, lat,
+              a2a_eff, draft, eff_moe, eff_attn, eff_kv, kv_half, p_vocab, eff_c16):
     """Seconds of one forward step of a replica carrying ``tok_dec`` decode tokens and, on
     average, ``tok_pf`` prefill tokens (chunked prefill shares steps with decode).
 
-    Returns (step seconds, busy seconds): busy = the roofline part, max(compute, memory).
+    The operators run one after another as separate kernels, so the step is the SUM of each
+    operator class's own roofline (a compute-bound prefill GEMM cannot hide a memory-bound KV
+    read): dense GEMMs, MoE expert GEMMs, prefill attention, decode attention, collectives and
+    host work. Each operator's efficiencies are those of its measured kernels: a GEMM's fixed
+    cost per kernel (what makes its efficiency rise with M) is in the per-layer overhead, as in
+    the measured rooflines t = t0 + max(...); decode attention's bandwidth fraction saturates in
+    the KV bytes one kernel reads (one layer's KV on this GPU).
+
+    Returns (step seconds, busy seconds): busy = the GPU's share (everything but host time).
     """
-    p_active = p_nonexpert + n_moe_layers * top_k * p_expert_one
-    gemm_flops = 2.0 * p_active * (tok_dec + tok_pf) / tp
-    # attention math runs at the BF16 tensor rate whatever the weight precision
-    attn_flops = (attn_dec_flops * tok_dec * attn_ctx_tokens(ctx_dec, n_full, n_win, window)
-                  + attn_pf_flops * tok_pf * attn_ctx_tokens(ctx_pf, n_full, n_win, window)) / tp
-    # MoE weights: decode tokens touch the expected distinct experts; a step that carries a
-    # prefill chunk touches more. Prefill is amortized over the fraction of steps with a chunk.
+    tokens = tok_dec + tok_pf
+    # dense (non-expert) GEMMs: weights split over tp, or whole per GPU with tokens split (dep)
+    per_gpu = where(dep > 0.5, 1.0, 1.0 / tp)
+    # the input embedding is a row gather (no GEMM, B rows read); the LM head is a BF16 GEMM
+    # (quantized checkpoints keep it BF16) over the sampled positions only -- decode tokens, not
+    # every prompt token -- so neither is priced like the layers' GEMMs
+    p_layers = fmax(p_nonexpert - 2.0 * p_vocab, 0.5 * p_nonexpert)
+    w_ne = p_layers * wb_ne * per_gpu
+    # speculative drafting (MTP) adds ~one layer's non-expert read per draft token
+    w_draft = draft * w_ne / n_layers
+    t_dense = roofline(2.0 * p_layers * tokens / tp, w_ne + w_draft,
+                       eff_c * peak, eff_b * hbm_bw)
+    t_head = roofline(2.0 * p_vocab * tok_dec / tp, 2.0 * p_vocab * per_gpu,
+                      eff_c16 * peak_attn, eff_b * hbm_bw)
+    # MoE expert GEMMs (a grouped GEMM over the experts touched, at eff_moe of a dense GEMM's
+    # efficiency): decode tokens touch the expected distinct experts; a step that carries a
+    # prefill chunk touches more, and prefill is amortized over the fraction of steps with a chunk.
     chunk_frac = fmin(tok_pf / PREFILL_CHUNK_TOKENS, 1.0)
     d_dec = expected_distinct_experts(tok_dec, n_experts, top_k)
     d_chk = expected_distinct_experts(tok_dec + PREFILL_CHUNK_TOKENS, n_experts, top_k)
     distinct = (1.0 - chunk_frac) * d_dec + chunk_frac * d_chk
-    w_ne = p_nonexpert * wb_ne * where(dep > 0.5, 1.0, 1.0 / tp)
-    w_e = n_moe_layers * distinct * p_expert_one * wb_e / tp
+    t_moe = roofline(2.0 * n_moe_layers * top_k * p_expert_one * tokens / tp,
+                     n_moe_layers * distinct * p_expert_one * wb_e / tp,
+                     eff_c * eff_moe * peak, eff_b * hbm_bw)
+    # attention math runs at the BF16 tensor rate whatever the weight precision
+    t_attn_pf = attn_pf_flops * tok_pf * attn_ctx_tokens(ctx_pf, n_full, n_win, window) / tp / (eff_attn * peak_attn)
     kv_read = batch * kv_seq / kv_div
-    # speculative drafting (MTP) adds ~one layer's non-expert read per draft token
-    w_draft = draft * p_nonexpert * wb_ne * where(dep > 0.5, 1.0, 1.0 / tp) / n_layers
-    mem_bytes = w_ne + w_e + kv_read + w_draft
-    t_compute = gemm_flops / (eff_c * peak) + attn_flops / (eff_c * peak_attn)
-    t_memory = mem_bytes / (eff_b * hbm_bw)
-    busy = fmax(t_compute, t_memory)
-    t_comm = comm_time(tok_dec + tok_pf, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat, a2a_eff)
+    kv_layer = kv_read / n_layers
+    t_attn_dec = roofline(attn_dec_flops * tok_dec * attn_ctx_tokens(ctx_dec, n_full, n_win, window) / tp,
+                          kv_read, eff_attn * peak_attn, eff_kv * saturating(kv_layer, kv_half) * hbm_bw)
+    busy = t_dense + t_head + t_moe + t_attn_pf + t_attn_dec
+    t_comm = comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat, a2a_eff)
     # fixed costs: kernel launches per layer, and host work (scheduling, sampling) per sequence
     # on each scheduler -- one per GPU under dep, one per replica under tp
     seqs_per_sched = batch / where(dep > 0.5, tp, 1.0)
-    step = busy + t_comm + ovh_layer * (n_layers + draft) + ovh_seq * seqs_per_sched
-    return step, busy
+    # the GPU runs kernels for all but the host's share of the step (a kernel's fixed cost and a
+    # collective keep it powered); busy is what the power model counts
+    t_gpu = busy + t_comm + ovh_layer * (n_layers + draft)
+    step = t_gpu + ovh_seq * seqs_per_sched
+    return step, t_gpu
 
 
 def evaluate_config(
@@ -178,12 +216,13 @@ def evaluate_config(
         # model
         p_nonexpert, p_expert_one, n_moe_layers, n_experts, top_k, n_layers, hidden,
         kv_elems_per_layer, n_full, n_win, window, is_mla, kv_heads,
-        attn_dec_flops, attn_pf_flops, w4a8, ne_bytes_fp4, mtp_accept,
+        attn_dec_flops, attn_pf_flops, w4a8, ne_bytes_fp4, mtp_accept, p_vocab,
         # hardware
         peak_bf16, peak_fp8, peak_fp4, hbm_bytes, hbm_bw, su_domain, su_bw, so_bw,
         tdp_w, cost_usd_per_gpu_hour, elec_usd_per_kwh, power_factor, idle_frac,
         # calibration
-        eff_c, eff_b, ovh_layer, ovh_seq, lat, comm_eff, eff_wo, a2a_eff):
+        eff_c16, eff_c8, eff_c4, eff_b, ovh_layer, ovh_seq, lat, comm_eff, eff_wo, a2a_eff,
+        eff_moe, eff_attn, eff_kv, kv_half, mem_of_free):
     """All metrics of one configuration (or arrays of them). Returns a tuple in ``OUTPUTS`` order.
 
     ``power_factor`` turns GPU watts into all-in facility watts ((1 + host overhead) * PUE);
@@ -195,7 +234,12 @@ def evaluate_config(
     wb_ne = where(prec > 1.5, ne_bytes_fp4, where(prec > 0.5, 1.0, 2.0))
     kv_b = where(prec > 0.5, 1.0, 2.0)                                   # FP8 KV with fp8/fp4 weights
     peak = peak_flops(prec, peak_bf16, peak_fp8, peak_fp4, w4a8)
-    eff_c = eff_c * where(is_weight_only(prec, peak_fp8, peak_fp4, w4a8) > 0.5, eff_wo, 1.0)
+    # GEMM efficiency of the tensor format actually run: measured kernels differ by format (NVFP4
+    # reaches a smaller fraction of its peak than FP8, FP8 than BF16); MXFP4 x MXFP8 runs the FP8
+    # MMA; weight-only GEMMs run the BF16 MMA, slowed by dequantization in the main loop (eff_wo)
+    eff_4 = where(w4a8 > 0.5, eff_c8, eff_c4)
+    eff_native = where(prec > 1.5, eff_4, where(prec > 0.5, eff_c8, eff_c16))
+    eff_c = where(is_weight_only(prec, peak_fp8, peak_fp4, w4a8) > 0.5, eff_c16 * eff_wo, eff_native)
 
     isl_new = isl * (1.0 - cached_frac)
     ctx_avg = isl + 0.5 * osl
@@ -205,12 +249,17 @@ def evaluate_config(
     kv_seq_max = kv_bytes_per_seq(isl + osl, kv_elems_per_layer, n_full, n_win, window, kv_b)
     kv_div = kv_divisor(tp, dep, is_mla, kv_heads)
     p_expert = n_moe_layers * n_experts * p_expert_one
-    mem = memory_per_gpu(batch, tp, dep, p_nonexpert, p_expert, wb_ne, wb_e, kv_seq_max, kv_div)
+    mem_fixed = memory_per_gpu(0.0, tp, dep, p_nonexpert, p_expert, wb_ne, wb_e, kv_seq_max, kv_div)
+    mem = mem_fixed + batch * kv_seq_max / kv_div
+    # engines size the KV pool as a fraction of all memory (vLLM gpu_memory_utilization, SGLang
+    # mem_fraction_static: mem_of_free = 0) or of the memory left after weights and activations
+    # (TensorRT-LLM kv_cache_free_gpu_mem_fraction: mem_of_free = 1)
+    mem_limit = MEM_USABLE_FRACTION * hbm_bytes + mem_of_free * (1.0 - MEM_USABLE_FRACTION) * mem_fixed
     in_domain = where(tp <= su_domain, 1.0, 0.0)
     link = where(in_domain > 0.5, su_bw, so_bw) * comm_eff
     link_ok = where(tp > 1.5, where(link > 0.0, 1.0, 0.0), 1.0)
     link = fmax(link, 1.0)
-    fits = where(mem <= MEM_USABLE_FRACTION * hbm_bytes, 1.0, 0.0) * link_ok
+    fits = where(mem <= mem_limit, 1.0, 0.0) * link_ok
 
     tau = spec_tokens_per_step(draft, mtp_accept)
     tok_dec = batch * (1.0 + draft)
@@ -218,7 +267,8 @@ def evaluate_config(
     step, busy = step_time(tok_dec, tok_pf, ctx_avg, isl - 0.5 * isl_new, batch, tp, dep,
                            p_nonexpert, p_expert_one, n_moe_layers, n_experts, top_k, wb_ne, wb_e,
                            attn_dec_flops, attn_pf_flops, n_full, n_win, window, kv_seq, kv_div,
-                           hidden, n_layers, link, peak, peak_bf16, hbm_bw, eff_c, eff_b, ovh_layer, ovh_seq, lat, a2a_eff, draft)
+                           hidden, n_layers, link, peak, peak_bf16, hbm_bw, eff_c, eff_b, ovh_layer, ovh_seq, lat, a2a_eff, draft,
+                           eff_moe, eff_attn, eff_kv, kv_half, p_vocab, eff_c16)
     tpot = step / tau
     tok_s_user = tau / step
     out_replica = batch * tok_s_user
@@ -230,9 +280,10 @@ def evaluate_config(
     # also carrying the decode batch; the chunk's own compute is at the prefill roofline.
     n_chunks = ceil(isl_new / PREFILL_CHUNK_TOKENS)
     p_active = p_nonexpert + n_moe_layers * top_k * p_expert_one
-    pf_gemm_tok = 2.0 * p_active / tp
+    pf_gemm_tok = 2.0 * (p_active - fmin(2.0 * p_vocab, 0.5 * p_nonexpert)) / tp
     pf_attn_tok = attn_pf_flops * attn_ctx_tokens(isl - 0.5 * isl_new, n_full, n_win, window) / tp
-    ttft = n_chunks * step + isl_new * (pf_gemm_tok / (eff_c * peak) + pf_attn_tok / (eff_c * peak_bf16)) + step
+    ttft = n_chunks * step + isl_new * (pf_gemm_tok / (eff_c * peak)
+                                        + pf_attn_tok / (eff_attn * peak_bf16)) + step
 
     util = busy / step
     p_gpu = tdp_w * (idle_frac + (1.0 - idle_frac) * util)

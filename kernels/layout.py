@@ -87,14 +87,15 @@ WM_FIELDS = (
     "isl", "osl", "cached_frac", "sla_ttft_s", "sla_min_tok_s_user",
     "p_nonexpert", "p_expert_one", "n_moe_layers", "n_experts", "top_k", "n_layers", "hidden",
     "kv_elems_per_layer", "n_full", "n_win", "window", "is_mla", "kv_heads",
-    "attn_dec_flops", "attn_pf_flops", "w4a8", "ne_bytes_fp4", "mtp_accept",
+    "attn_dec_flops", "attn_pf_flops", "w4a8", "ne_bytes_fp4", "mtp_accept", "p_vocab",
     "allow_bf16", "allow_fp8", "allow_fp4", "is_moe", "has_mtp",
 )
 # columns of the per-hardware table (SI units, calibration folded in)
 HW_FIELDS = (
     "peak_bf16", "peak_fp8", "peak_fp4", "hbm_bytes", "hbm_bw", "su_domain", "su_bw", "so_bw",
     "tdp_w", "cost_usd_per_gpu_hour", "elec_usd_per_kwh", "power_factor", "idle_frac",
-    "eff_c", "eff_b", "ovh_layer", "ovh_seq", "lat", "comm_eff", "eff_wo", "a2a_eff",
+    "eff_c16", "eff_c8", "eff_c4", "eff_b", "ovh_layer", "ovh_seq", "lat", "comm_eff", "eff_wo", "a2a_eff",
+    "eff_moe", "eff_attn", "eff_kv", "kv_half", "mem_of_free",
 )
 TABLE_FIELDS = {"wm": WM_FIELDS, "hw": HW_FIELDS}
 

@@ -16,10 +16,12 @@ from problems import get_hardware, get_model
 from problems.errors import InputError
 from problems.catalog import suggest, hardware_catalog, model_catalog
 
-from .layout import HW_FIELDS, MTP_DRAFT_TOKENS, PREC_CODES, WM_FIELDS, Status
+from .formulas import MEM_USABLE_FRACTION
+from .layout import HW_FIELDS, MTP_DRAFT_TOKENS, PREC_CODES, PREC_NAMES, WM_FIELDS, Status
 from .reference import evaluate_indices
 from .space import ConfigSpace
-from .tables import Calibration, axis_values, batch_grid, default_calibration, hardware_row, model_row
+from .tables import (Calibration, axis_values, batch_grid, default_calibration, engine_name, hardware_row,
+                     model_row)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,18 @@ class ConfigMetrics:
     ttft_p99_s: float = float("nan")
     queue_wait_s: float = 0.0
     note: str = ""
+    # error band: P10 and P90 of what a measurement would show, from the calibration residuals
+    # of this prediction's regime (hardware group, engine, max-throughput vs interactivity)
+    output_tok_s_per_gpu_p10: float = float("nan")
+    output_tok_s_per_gpu_p90: float = float("nan")
+    total_tok_s_per_gpu_p10: float = float("nan")
+    total_tok_s_per_gpu_p90: float = float("nan")
+    tpot_s_p10: float = float("nan")
+    tpot_s_p90: float = float("nan")
+    ttft_s_p10: float = float("nan")
+    ttft_s_p90: float = float("nan")
+    band_regime: str = ""
+    engine: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,6 +105,11 @@ def _checked_arguments(hardware, model, precision, tp, ep, concurrency, isl, osl
     args.text(f, "model", model, error=e)
     args.choice(f, "precision", precision, tuple(PREC_CODES), error=e)
     args.choice(f, "speculative", speculative, ("off", "mtp"), error=e)
+    # an engine as sources spell it ("TensorRT-LLM", "vLLM 0.10") is the calibrated one it names
+    try:
+        engine = engine_name(engine) if isinstance(engine, str) else engine
+    except ValueError:
+        pass
     args.choice(f, "engine", engine, ("trtllm", "vllm", "sglang"), optional=True, error=e)
     args.choice(f, "metric", metric, PREDICT_METRICS, error=e)
     if calibration is not None and not isinstance(calibration, Calibration):
@@ -106,12 +125,13 @@ def _checked_arguments(hardware, model, precision, tp, ep, concurrency, isl, osl
             args.whole(f, "max_concurrency", max_concurrency, error=e))
 
 
-def _space(hw_id, model_id, prec, tps, modes, specs, batches, isl, osl, calib, cached=0.0, price=None):
+def _space(hw_id, model_id, prec, tps, modes, specs, batches, isl, osl, calib, cached=0.0, price=None,
+           engine=None):
     hw = get_hardware(hw_id)
     if price is not None:
         hw = hw.model_copy(update={"price_usd_per_hour": price})
     mr = model_row(get_model(model_id), isl, osl, cached)
-    hr = hardware_row(hw, calib)
+    hr = hardware_row(hw, calib, engine=engine)
     # modes and specs are codes (0/1), in the caller's order
     values = axis_values(precisions=[prec], tensor_parallel=tps, batches=batches)
     values["mode"] = np.asarray(modes, dtype=np.float64)
@@ -122,34 +142,54 @@ def _space(hw_id, model_id, prec, tps, modes, specs, batches, isl, osl, calib, c
         hw_families=[hw.family])
 
 
-def predict(hardware: str, model: str, precision: str, tp: int | None = None, ep: int = 1,
-            concurrency: int | None = None, isl: int = 1024, osl: int = 1024,
-            engine: str | None = None, min_output_tok_s_per_user: float | None = None,
-            speculative: str = "off", cached_input_fraction: float = 0.0,
-            max_concurrency: int = 4096, calibration: Calibration | None = None,
-            metric: str = "output_tok_s_per_gpu") -> ConfigMetrics:
-    """Predict one operating point.
+def _with_batches(space: ConfigSpace, batches) -> ConfigSpace:
+    """The same space with another batch axis."""
+    return ConfigSpace(wm_pairs=space.wm_pairs, hardware=space.hardware,
+                       values={**space.values, "batch": np.asarray(batches, dtype=np.float64)},
+                       wm_table=space.wm_table, hw_table=space.hw_table, hw_families=space.hw_families)
 
-    ``concurrency=None``: the max-throughput point (largest useful batch that fits);
-    ``min_output_tok_s_per_user=X``: the highest-throughput batch with at least X tok/s per user;
-    ``tp=None``: search tensor-parallel degrees 1..64 that the scale-up domain (or two nodes
-    over scale-out) allows (and expert parallel for MoE models when
-    ``ep`` is None or > 1). ``ep`` equal to ``tp`` means attention data-parallel + expert
-    parallel over the replica's GPUs (the "DEP" layout); ``ep=1`` means pure tensor parallel.
-    A ``concurrency`` larger than what fits in memory runs at the largest batch that fits and the
-    rest queue (``queue_wait_s``). ``engine`` is accepted for calibration keys; the shipped
-    calibration is per hardware family.
 
-    Raises
-    ------
-    PredictError
-        An argument of the wrong type or out of range (named, with what is allowed), an unknown id,
-        or an operating point no configuration reaches.
+def memory_caps(space: ConfigSpace) -> np.ndarray:
+    """Largest batch that fits in memory per group (tp, mode, spec), 0 where none does.
+
+    Memory per GPU is affine in the batch (weights + batch x KV per sequence + reserve), so two
+    evaluations give it exactly; engines size their batch from this KV capacity, and the batch
+    grid (steps of 1.33-1.5x) would otherwise stop up to a third below it.
     """
-    (tp, ep, concurrency, isl, osl, min_output_tok_s_per_user, cached_input_fraction,
-     max_concurrency) = _checked_arguments(hardware, model, precision, tp, ep, concurrency, isl, osl, engine,
-                                           min_output_tok_s_per_user, speculative, cached_input_fraction,
-                                           max_concurrency, calibration, metric)
+    probe = _with_batches(space, np.array([1.0, 2.0]))
+    res = evaluate_indices(probe, np.arange(probe.size))
+    mem = res["memory_bytes_per_gpu"].reshape(-1, 2)
+    per_seq = mem[:, 1] - mem[:, 0]
+    fixed = mem[:, 0] - per_seq
+    hbm = space.hw_table[0, HW_FIELDS.index("hbm_bytes")]
+    of_free = space.hw_table[0, HW_FIELDS.index("mem_of_free")]
+    # the same limit as the formulas' fit test; one part in 1e9 inside it for rounding
+    limit = MEM_USABLE_FRACTION * hbm + of_free * (1.0 - MEM_USABLE_FRACTION) * fixed
+    room = limit * (1.0 - 1e-9) - fixed
+    cap = np.floor(np.where(per_seq > 0, room / np.maximum(per_seq, 1e-300), np.inf))
+    valid = (res["status"].reshape(-1, 2)[:, 0] >= Status.NO_FIT)
+    return np.where(valid & (cap >= 1), cap, 0.0)
+
+
+@dataclass
+class Candidates:
+    """The configurations a prediction chooses from, and how it chooses."""
+
+    space: ConfigSpace
+    tps: list
+    mode: str                 # "concurrency" | "interactivity" | "max_throughput"
+    concurrency: int | None = None
+    min_tok_s_user: float | None = None
+    engine: str | None = None   # canonical engine name, None = the calibration's default
+    note: str = ""
+
+
+def candidates(hardware: str, model: str, precision: str, tp: int | None = None, ep: int | None = 1,
+               concurrency: int | None = None, isl: int = 1024, osl: int = 1024,
+               engine: str | None = None, min_output_tok_s_per_user: float | None = None,
+               speculative: str = "off", cached_input_fraction: float = 0.0,
+               max_concurrency: int = 4096, calibration: Calibration | None = None) -> Candidates:
+    """Validate a prediction request and build the small configuration space it chooses from."""
     calib = calibration or default_calibration()
     if hardware not in hardware_catalog():
         raise PredictError(f"unknown hardware {hardware!r}; {suggest(hardware, hardware_catalog())}")
@@ -157,6 +197,14 @@ def predict(hardware: str, model: str, precision: str, tp: int | None = None, ep
         raise PredictError(f"unknown model {model!r}; {suggest(model, model_catalog())}")
     if precision not in PREC_CODES:
         raise PredictError(f"unknown precision {precision!r}; use bf16, fp8 or fp4")
+    engine_note = ""
+    try:
+        engine = engine_name(engine)
+    except ValueError:
+        # an engine without calibration is predicted as the default engine, and said so
+        engine_note = (f"no calibration for engine {engine!r}; {calib.default_engine}'s is used "
+                       f"(calibrated: trtllm, vllm, sglang)")
+        engine = None
     m = get_model(model)
     if precision not in m.precisions:
         raise PredictError(f"{model} is offered in {', '.join(m.precisions)} only")
@@ -185,52 +233,103 @@ def predict(hardware: str, model: str, precision: str, tp: int | None = None, ep
     if tp is None and m.is_moe and ep is not None and ep > 1:
         tps = [t for t in tps if t > 1]
     specs = [1 if speculative == "mtp" else 0]
+    # an engine's default batch limit (vLLM max_num_seqs) bounds what it schedules
+    max_concurrency = int(min(max_concurrency, calib.engines.get(engine or calib.default_engine, {})
+                              .get("max_batch", max_concurrency)))
     grid = batch_grid(max_concurrency)
     if concurrency is not None:
         grid = np.unique(np.concatenate([grid[grid < concurrency], [float(concurrency)]]))
     space = _space(hardware, model, precision, tps, modes, specs, grid, isl, osl, calib,
-                   cached_input_fraction)
-    res = evaluate_indices(space, np.arange(space.size))
+                   cached_input_fraction, engine=engine)
+    if concurrency is None:
+        # the exact memory cap of every layout joins the grid: max throughput usually sits there
+        caps = memory_caps(space)
+        extra = caps[(caps >= 1) & (caps <= max_concurrency)]
+        if extra.size:
+            space = _with_batches(space, np.unique(np.concatenate([grid, extra])))
+    mode = ("concurrency" if concurrency is not None else
+            "interactivity" if min_output_tok_s_per_user is not None else "max_throughput")
+    return Candidates(space=space, tps=tps, mode=mode, concurrency=concurrency,
+                      min_tok_s_user=min_output_tok_s_per_user, engine=engine, note=engine_note)
+
+
+def choose(c: Candidates, res: dict, metric: str):
+    """Index of the configuration a benchmark of this kind reports, and the queueing wait.
+
+    Raises PredictError when nothing fits (or nothing meets the interactivity)."""
+    space = c.space
     ok = res["status"] >= Status.MISSES_SLA    # fits (the SLA is the caller's question here)
-    note = ""
-    if concurrency is not None:
+    if c.mode == "concurrency":
         # per (tp, mode): the point at `concurrency`, or the largest batch that fits (queueing)
         nb = len(space.batches)
-        best, best_val = None, -np.inf
-        for g in range(space.size // nb):
-            sl = slice(g * nb, (g + 1) * nb)
-            okg = np.flatnonzero(ok[sl])
-            if okg.size == 0:
-                continue
-            i = g * nb + okg[-1]
-            val = res[metric][i]
-            if val > best_val:
-                best, best_val = i, val
-        if best is None:
-            raise PredictError(_nofit_msg(hardware, model, precision, tps))
-        idx = best
-        b_eff = space.batches[space.decode(idx)[-1]]
-        wait = 0.0
-        if b_eff < concurrency:
-            dur = res["ttft_s"][idx] + osl * res["tpot_s"][idx]
-            wait = (concurrency - b_eff) / b_eff * dur
-            note = f"only {int(b_eff)} of {concurrency} concurrent requests fit; the rest queue"
-        return _metrics(space, res, idx, isl, osl, queue_wait_s=wait, note=note)
-    if min_output_tok_s_per_user is not None:
-        sel = ok & (res["output_tok_s_per_user"] >= min_output_tok_s_per_user)
+        okm = ok.reshape(-1, nb)
+        last = nb - 1 - np.argmax(okm[:, ::-1], axis=1)
+        anyok = okm.any(axis=1)
+        if not anyok.any():
+            raise PredictError(_nofit_msg(space.hardware[0], space.wm_pairs[0][1], PREC_NAMES[int(space.precisions[0])], c.tps))
+        gi = np.arange(okm.shape[0]) * nb + last
+        vals = np.where(anyok, res[metric][gi], -np.inf)
+        return int(gi[int(np.argmax(vals))])
+    if c.mode == "interactivity":
+        sel = ok & (res["output_tok_s_per_user"] >= c.min_tok_s_user)
         if not sel.any():
             if not ok.any():
-                raise PredictError(_nofit_msg(hardware, model, precision, tps))
+                raise PredictError(_nofit_msg(space.hardware[0], space.wm_pairs[0][1], PREC_NAMES[int(space.precisions[0])], c.tps))
             top = float(res["output_tok_s_per_user"][ok].max())
-            raise PredictError(f"no configuration reaches {min_output_tok_s_per_user} tok/s per user "
-                               f"on {hardware}; the best is {top:.1f}")
+            raise PredictError(f"no configuration reaches {c.min_tok_s_user} tok/s per user "
+                               f"on {space.hardware[0]}; the best is {top:.1f}")
     else:
         sel = ok
     if not sel.any():
-        raise PredictError(_nofit_msg(hardware, model, precision, tps))
-    vals = np.where(sel, res[metric], -np.inf)
-    idx = int(np.argmax(vals))
-    return _metrics(space, res, idx, isl, osl)
+        raise PredictError(_nofit_msg(space.hardware[0], space.wm_pairs[0][1], PREC_NAMES[int(space.precisions[0])], c.tps))
+    return int(np.argmax(np.where(sel, res[metric], -np.inf)))
+
+
+def predict(hardware: str, model: str, precision: str, tp: int | None = None, ep: int = 1,
+            concurrency: int | None = None, isl: int = 1024, osl: int = 1024,
+            engine: str | None = None, min_output_tok_s_per_user: float | None = None,
+            speculative: str = "off", cached_input_fraction: float = 0.0,
+            max_concurrency: int = 4096, calibration: Calibration | None = None,
+            metric: str = "output_tok_s_per_gpu") -> ConfigMetrics:
+    """Predict one operating point.
+
+    ``concurrency=None``: the max-throughput point (the best batch up to the largest that fits in
+    memory, that exact cap included); ``min_output_tok_s_per_user=X``: the highest-throughput
+    batch with at least X tok/s per user; ``tp=None``: search tensor-parallel degrees 1..64 that
+    the scale-up domain (or two nodes over scale-out) allows (and expert parallel for MoE models
+    when ``ep`` is None or > 1). ``ep`` equal to ``tp`` means attention data-parallel + expert
+    parallel over the replica's GPUs (the "DEP" layout); ``ep=1`` means pure tensor parallel.
+    A ``concurrency`` larger than what fits in memory runs at the largest batch that fits and the
+    rest queue (``queue_wait_s``). ``engine`` (trtllm, vllm, sglang; None = the calibration's
+    default, trtllm) selects the engine's fitted host overhead and kernel efficiency. The result
+    carries P10/P90 bands from the calibration residuals of its regime.
+
+    Raises
+    ------
+    PredictError
+        An argument of the wrong type or out of range (named, with what is allowed), an unknown id,
+        or an operating point no configuration reaches.
+    """
+    (tp, ep, concurrency, isl, osl, min_output_tok_s_per_user, cached_input_fraction,
+     max_concurrency) = _checked_arguments(hardware, model, precision, tp, ep, concurrency, isl, osl, engine,
+                                           min_output_tok_s_per_user, speculative, cached_input_fraction,
+                                           max_concurrency, calibration, metric)
+    calib = calibration or default_calibration()
+    c = candidates(hardware, model, precision, tp, ep, concurrency, isl, osl, engine,
+                   min_output_tok_s_per_user, speculative, cached_input_fraction, max_concurrency, calib)
+    space = c.space
+    res = evaluate_indices(space, np.arange(space.size))
+    idx = choose(c, res, metric)
+    notes, wait = [c.note] if c.note else [], 0.0
+    if concurrency is not None:
+        b_eff = space.batches[space.decode(idx)[-1]]
+        if b_eff < concurrency:
+            dur = res["ttft_s"][idx] + osl * res["tpot_s"][idx]
+            wait = (concurrency - b_eff) / b_eff * dur
+            notes.append(f"only {int(b_eff)} of {concurrency} concurrent requests fit; the rest queue")
+    note = "; ".join(notes)
+    band = bands_for(calib, get_hardware(hardware).family, c.engine or calib.default_engine, c.mode)
+    return _metrics(space, res, idx, isl, osl, queue_wait_s=wait, note=note, band=band)
 
 
 def _nofit_msg(hw, model, prec, tps):
@@ -238,19 +337,62 @@ def _nofit_msg(hw, model, prec, tps):
             "(weights + KV cache exceed the usable memory, or no link for a replica that wide)")
 
 
-def _metrics(space, res, idx, isl, osl, queue_wait_s=0.0, note="") -> ConfigMetrics:
+def bands_for(calib: Calibration, family: str, engine: str, mode: str) -> dict:
+    """Log-ratio bands (pred / measured) for a prediction's regime. Each quantity (throughput,
+    TPOT, TTFT) takes the most specific regime that has it: (group, engine, kind), (group, any
+    engine, kind), (any group, engine, kind), (all, kind), then all rows of the other kind."""
+    bands = calib.meta.get("bands", {})
+    kind = "max_throughput" if mode == "max_throughput" else "interactivity"
+    other = "interactivity" if kind == "max_throughput" else "max_throughput"
+    group = calib.group_of(family)
+    keys = (f"{group}/{engine}/{kind}", f"{group}/*/{kind}", f"*/{engine}/{kind}", f"*/*/{kind}",
+            f"*/*/{other}")
+    out = {"engine": engine, "regime": ""}
+    for q in ("throughput", "tpot", "ttft"):
+        key = next((k for k in keys if q in bands.get(k, {})), None)
+        if key is not None:
+            out[q] = bands[key][q]
+            if q == "throughput":
+                out["regime"] = key
+    return out
+
+
+def _interval(value, q, invert=False):
+    """P10, P90 of the measured value given quantiles ``q`` = [P10, P90] of log(pred / measured).
+
+    For a quantity where more is better (throughput) measured = pred / exp(r); for a time the
+    same. A ratio at P90 of r is the P10 of the measured value."""
+    if not q or value is None or not np.isfinite(value):
+        return float("nan"), float("nan")
+    lo, hi = value * float(np.exp(-q[1])), value * float(np.exp(-q[0]))
+    return (lo, hi)
+
+
+def _metrics(space, res, idx, isl, osl, queue_wait_s=0.0, note="", band=None) -> ConfigMetrics:
     d = space.describe(int(idx))
+    band = band or {}
+    out = float(res["output_tok_s_per_gpu"][idx])
+    tot = float(res["total_tok_s_per_gpu"][idx])
+    tpot = float(res["tpot_s"][idx])
+    ttft = float(res["ttft_s"][idx]) + queue_wait_s
+    o10, o90 = _interval(out, band.get("throughput"))
+    t10, t90 = _interval(tot, band.get("throughput"))
+    p10, p90 = _interval(tpot, band.get("tpot"))
+    f10, f90 = _interval(ttft, band.get("ttft"))
     return ConfigMetrics(
         hardware=d["hardware"], model=d["model"], precision=d["precision"], tp=d["tp"], ep=d["ep"],
         concurrency=d["concurrency"], speculative=d["speculative"], isl=int(isl), osl=int(osl),
-        ttft_s=float(res["ttft_s"][idx]) + queue_wait_s, tpot_s=float(res["tpot_s"][idx]),
+        ttft_s=ttft, tpot_s=tpot,
         output_tok_s_per_user=float(res["output_tok_s_per_user"][idx]),
-        output_tok_s_per_gpu=float(res["output_tok_s_per_gpu"][idx]),
-        total_tok_s_per_gpu=float(res["total_tok_s_per_gpu"][idx]),
+        output_tok_s_per_gpu=out, total_tok_s_per_gpu=tot,
         requests_per_s_per_replica=float(res["requests_per_s_per_replica"][idx]),
         power_w_per_gpu=float(res["power_w_per_gpu"][idx]),
         cost_usd_per_mtok_output=float(res["cost_usd_per_mtok_output"][idx]),
         cost_usd_per_mtok_blended=float(res["cost_usd_per_mtok_blended"][idx]),
         tok_per_joule=float(res["tok_per_joule"][idx]),
         memory_bytes_per_gpu=float(res["memory_bytes_per_gpu"][idx]),
-        fits=bool(res["status"][idx] >= Status.MISSES_SLA), queue_wait_s=queue_wait_s, note=note)
+        fits=bool(res["status"][idx] >= Status.MISSES_SLA), queue_wait_s=queue_wait_s, note=note,
+        output_tok_s_per_gpu_p10=o10, output_tok_s_per_gpu_p90=o90,
+        total_tok_s_per_gpu_p10=t10, total_tok_s_per_gpu_p90=t90,
+        tpot_s_p10=p10, tpot_s_p90=p90, ttft_s_p10=f10, ttft_s_p90=f90,
+        band_regime=band.get("regime", ""), engine=band.get("engine", ""))

@@ -101,8 +101,11 @@ def _at_memory_cap(m: ConfigMetrics, concurrency, *, metric, calibration, engine
                     calib, engine, cached=[cached])
     mem = res["memory_bytes_per_gpu"][0, 0, 0]
     per_seq, fixed = mem[1] - mem[0], mem[0] - (mem[1] - mem[0])
-    hbm = _hw_row(m.hardware, calib, engine)["hbm_bytes"]
-    cap = math.floor((formulas.MEM_USABLE_FRACTION * hbm * (1.0 - 1e-9) - fixed) / per_seq)
+    hr = _hw_row(m.hardware, calib, engine)
+    # the formulas' fit test, with the engine's KV sizing policy (of all memory or of what is free)
+    limit = (formulas.MEM_USABLE_FRACTION * hr["hbm_bytes"]
+             + hr["mem_of_free"] * (1.0 - formulas.MEM_USABLE_FRACTION) * fixed)
+    cap = math.floor((limit * (1.0 - 1e-9) - fixed) / per_seq)
     if not (m.concurrency < cap < concurrency):
         return m
     args = {k: v for k, v in kw.items() if k not in ("tp", "ep")}

@@ -51,19 +51,85 @@ def usd_per_hour(usd_per_mtok_, tok_per_s):
 
 # --- calibration --------------------------------------------------------------------------------
 
+ENGINES = ("trtllm", "vllm", "sglang")
+ENGINE_ALIASES = {"tensorrt-llm": "trtllm", "trt": "trtllm", "trt-llm": "trtllm", "dynamo-trt": "trtllm"}
+
+
+def engine_name(engine: str | None) -> str | None:
+    """Canonical engine name (trtllm, vllm, sglang) or None, from how sources write it
+    ("TensorRT-LLM", "dynamo-trt", "vLLM 0.10", "SGLang + Dynamo"...); raises ValueError naming
+    the choices for an engine without calibration."""
+    if engine is None:
+        return None
+    e = engine.strip().lower()
+    e = ENGINE_ALIASES.get(e, e)
+    if e in ENGINES:
+        return e
+    for name, marks in (("sglang", ("sglang",)), ("vllm", ("vllm",)), ("trtllm", ("tensorrt", "trt"))):
+        if any(m in e for m in marks):
+            return name
+    raise ValueError(f"unknown engine {engine!r}; calibrated engines: {', '.join(ENGINES)}")
+
+
+# efficiencies a calibration resolves per hardware from measured kernel tables x fitted factors
+PRIOR_KEYS = ("eff_c16", "eff_c8", "eff_c4", "eff_b", "eff_kv", "kv_half_bytes", "eff_attn",
+              "comm_efficiency", "collective_latency_s")
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Efficiency factors fitted to published measurements (kernels/calibration.json; the fit is
-    :mod:`kernels.calibration`)."""
+    :mod:`kernels.calibration_fit`).
+
+    Values resolve in layers: ``global_`` (every hardware and engine), then the hardware group's
+    (``groups``: fitted factors per family group), then the engine's (``engines``: host overhead,
+    KV sizing policy, batch limit per serving engine). Efficiencies per operator class come from
+    measured kernel tables (``measured``: per hardware and engine, derived from aiconfigurator's
+    per-operator latency tables) times the group's fitted factors; hardware without tables takes
+    the tables of the measured hardware named in ``nearest``.
+    """
 
     groups: dict
     global_: dict
     family_to_group: dict
     meta: dict = field(default_factory=dict)
+    engines: dict = field(default_factory=dict)
+    default_engine: str = "trtllm"
+    measured: dict = field(default_factory=dict)
+    nearest: dict = field(default_factory=dict)
 
-    def for_family(self, family: str) -> dict:
+    def for_family(self, family: str, engine: str | None = None) -> dict:
         g = self.family_to_group.get(family, "default")
-        return {**self.groups.get(g, self.groups["default"]), **self.global_}
+        e = engine_name(engine) or self.default_engine
+        return {**self.global_, **self.groups.get(g, self.groups["default"]), **self.engines.get(e, {})}
+
+    def tables_of(self, hw_id: str, family: str = "") -> str | None:
+        """The measured hardware whose kernel tables ``hw_id`` uses: itself when measured, else
+        the one named for it in ``nearest``, else the one named for its group (hardware defined
+        in a problem file)."""
+        if hw_id in self.measured:
+            return hw_id
+        return self.nearest.get(hw_id) or self.nearest.get("group:" + self.group_of(family))
+
+    def for_hardware(self, hw_id: str, family: str, engine: str | None = None) -> dict:
+        """Every calibration value for one hardware type and engine, efficiencies resolved."""
+        c = self.for_family(family, engine)
+        e = engine_name(engine) or self.default_engine
+        src = self.tables_of(hw_id, family)
+        if src is None:
+            raise ValueError(f"no measured kernel tables for {hw_id!r} (family {family!r}) and no "
+                             "nearest measured hardware in the calibration's 'nearest' map")
+        t = self.measured[src]
+        p = t.get(e) or t.get(self.default_engine) or next(iter(t.values()))
+        fc, fb = c.get("compute_factor", 1.0), c.get("bandwidth_factor", 1.0)
+        c.update(eff_c16=min(1.0, p["eff_c16"] * fc), eff_c8=min(1.0, p["eff_c8"] * fc),
+                 eff_c4=min(1.0, p["eff_c4"] * fc), eff_b=min(1.0, p["eff_b"] * fb),
+                 eff_kv=min(1.0, p["eff_kv"] * fb * c.get("kv_factor", 1.0)),
+                 eff_attn=min(1.0, p["eff_attn"] * fc * c.get("attn_factor", 1.0)),
+                 kv_half_bytes=p["kv_half_bytes"],
+                 comm_efficiency=min(1.0, p["comm_efficiency"] * c.get("comm_factor", 1.0)),
+                 collective_latency_s=p["collective_latency_s"], tables=src)
+        return c
 
     def group_of(self, family: str) -> str:
         return self.family_to_group.get(family, "default")
@@ -81,8 +147,12 @@ def load_calibration(path=None) -> Calibration:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     d = json.loads(text)
+    own = ("groups", "global", "family_to_group", "engines", "default_engine", "measured", "nearest")
     return Calibration(groups=d["groups"], global_=d["global"], family_to_group=d["family_to_group"],
-                       meta={k: v for k, v in d.items() if k not in ("groups", "global", "family_to_group")})
+                       engines=d.get("engines", {}), default_engine=d.get("default_engine", "trtllm"),
+                       measured=d.get("measured", {}).get("tables", {}), nearest=d.get("nearest", {}),
+                       meta={**{k: v for k, v in d.items() if k not in own},
+                             "measured_source": {k: v for k, v in d.get("measured", {}).items() if k != "tables"}})
 
 
 # --- rows ---------------------------------------------------------------------------------------
@@ -118,6 +188,7 @@ def model_row(model: ModelSpec, isl: float, osl: float, cached_frac: float = 0.0
         attn_dec_flops=attn_dec, attn_pf_flops=attn_pf,
         w4a8=1.0 if model.fp4_format == "mxfp4-w4a8" else 0.0, ne_bytes_fp4=ne_fp4,
         mtp_accept=float(model.mtp.acceptance) if model.mtp else 0.5,
+        p_vocab=float(model.vocab_size) * float(model.hidden_size),
         allow_bf16=1.0 if "bf16" in model.precisions else 0.0,
         allow_fp8=1.0 if "fp8" in model.precisions else 0.0,
         allow_fp4=1.0 if "fp4" in model.precisions else 0.0,
@@ -128,9 +199,10 @@ def model_row(model: ModelSpec, isl: float, osl: float, cached_frac: float = 0.0
 def hardware_row(hw: HardwareSpec, calib: Calibration, *, pricing: str = "rent",
                  electricity_usd_per_kwh: float = 0.08, pue: float = 1.3, years: float = 5.0,
                  electricity_included_in_rent: bool = True, idle_power_fraction: float = 0.3,
-                 host_overhead_fraction: float = 0.25) -> dict:
-    """Per hardware table row (figures in SI units, calibration folded in)."""
-    c = calib.for_family(hw.family)
+                 host_overhead_fraction: float = 0.25, engine: str | None = None) -> dict:
+    """Per hardware table row (figures in SI units, calibration folded in for ``engine``,
+    the calibration's default engine when None)."""
+    c = calib.for_hardware(hw.id, hw.family, engine)
     billed = pricing == "own" or not electricity_included_in_rent
     return dict(
         peak_bf16=hw.bf16_dense_tflops * 1e12, peak_fp8=(hw.fp8_dense_tflops or 0.0) * 1e12,
@@ -141,10 +213,12 @@ def hardware_row(hw: HardwareSpec, calib: Calibration, *, pricing: str = "rent",
         cost_usd_per_gpu_hour=gpu_hour_price_usd(hw, pricing, years),
         elec_usd_per_kwh=electricity_usd_per_kwh if billed else 0.0,
         power_factor=(1.0 + host_overhead_fraction) * pue, idle_frac=idle_power_fraction,
-        eff_c=c["eff_compute"], eff_b=c["eff_bandwidth"], ovh_layer=c["overhead_s_per_layer"],
-        ovh_seq=c["overhead_s_per_seq"],
+        eff_c16=c["eff_c16"], eff_c8=c["eff_c8"], eff_c4=c["eff_c4"], eff_b=c["eff_b"],
+        ovh_layer=c["overhead_s_per_layer"], ovh_seq=c["overhead_s_per_seq"],
         lat=c["collective_latency_s"], comm_eff=c["comm_efficiency"],
         eff_wo=c["eff_weight_only"], a2a_eff=c["a2a_efficiency"],
+        eff_moe=c["moe_efficiency"], eff_attn=c["eff_attn"], eff_kv=c["eff_kv"], kv_half=c["kv_half_bytes"],
+        mem_of_free=float(c.get("kv_of_free_memory", 0.0)),
     )
 
 

@@ -182,7 +182,7 @@ def compare(problem: Problem, hardware: list[str], workload: str | None = None, 
         precisions=list(problem.search.precisions), tensor_parallel=list(problem.search.tensor_parallel),
         pricing=problem.economics.pricing,
         prices_usd_per_gpu_hour={h.id: h.spec().price_usd_per_hour for h in problem.hardware if h.id in hardware},
-        calibration={h.id: dict(group=calib.group_of(h.spec().family), **calib.for_family(h.spec().family))
+        calibration={h.id: dict(group=calib.group_of(h.spec().family), **calib.for_hardware(h.id, h.spec().family))
                      for h in problem.hardware if h.id in hardware},
         calibration_fitted=calib.meta.get("fitted"),
     )

@@ -130,6 +130,11 @@ def print_plan(plan, console: Console | None = None) -> None:
     s.add_row("power, MW (all-in, x PUE)", _fmt(tt["power_mw"]))
     s.add_row("output tokens/s", _fmt(tt["output_tok_s"]))
     s.add_row("$/Mtok output", _fmt(tt["cost_usd_per_mtok_output"]))
+    if tt.get("cost_usd_per_mtok_output_p10") is not None:
+        s.add_row("$/Mtok output, P10-P90 (model error band)",
+                  f"{_fmt(tt['cost_usd_per_mtok_output_p10'])} - {_fmt(tt['cost_usd_per_mtok_output_p90'])}")
+        s.add_row("GPUs needed, P10-P90 (model error band)",
+                  f"{_fmt(tt['total_gpus_p10'])} - {_fmt(tt['total_gpus_p90'])}")
     s.add_row("$/Mtok blended (input+output)", _fmt(tt["cost_usd_per_mtok_blended"]))
     s.add_row("tokens per joule (input+output)", _fmt(tt["tok_per_joule"]))
     if tt.get("revenue_usd_per_hour"):
@@ -348,12 +353,14 @@ def predict(hardware: str = typer.Option(..., "--hardware"), model: str = typer.
             decode_tp: Optional[int] = typer.Option(None, "--decode-tp"),
             decode_ep: Optional[int] = typer.Option(None, "--decode-ep"),
             decode_replicas: Optional[int] = typer.Option(None, "--decode-replicas"),
+            engine: Optional[str] = typer.Option(None, "--engine",
+                                                 help="trtllm | vllm | sglang (default: trtllm)"),
             json_out: bool = typer.Option(False, "--json", help="print JSON")):
     """Predict one operating point of one model on one hardware type."""
     import optimizer  # noqa: PLC0415
 
     m = optimizer.predict(hardware=hardware, model=model, precision=precision, tp=tp, ep=ep,
-                          concurrency=concurrency, isl=isl, osl=osl,
+                          concurrency=concurrency, isl=isl, osl=osl, engine=engine,
                           min_output_tok_s_per_user=min_tok_s_user,
                           speculative=None if speculative == "search" else speculative,
                           serving=None if serving == "search" else serving,

@@ -237,6 +237,35 @@ def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np
                                  for w, r in zip(problem.workloads, wrows)),
     )
     plan.totals["margin_usd_per_hour"] = plan.totals["revenue_usd_per_hour"] - cost_total
+    plan.totals.update(_bands(allocs, problem, cost_total, out_tok))
+
+
+def _bands(allocs, problem: Problem, cost_total: float, out_tok: float) -> dict:
+    """P10/P90 of GPUs needed and cost per Mtok from the calibration's error bands.
+
+    A replica that delivers measured = predicted / exp(r) needs exp(r) times the GPUs for the same
+    demand, r = log(predicted / measured) at its regime's P10 and P90 (kernels/calibration.json).
+    Errors of one plan are taken to move together (one model, one calibration), so the quantiles
+    add up over allocations.
+    """
+    from kernels.predict import bands_for  # noqa: PLC0415
+    from kernels import default_calibration  # noqa: PLC0415
+    from problems import get_hardware  # noqa: PLC0415
+
+    calib = default_calibration()
+    sla = {w.name: w.sla.min_output_tok_s_per_user for w in problem.workloads}
+    g10 = g90 = c10 = c90 = 0.0
+    for a in allocs:
+        kind = "interactivity" if sla.get(a["workload"]) else "max_throughput"
+        q = bands_for(calib, get_hardware(a["hardware"]).family, calib.default_engine, kind).get("throughput")
+        lo, hi = (np.exp(q[0]), np.exp(q[1])) if q else (np.nan, np.nan)
+        a["gpus_p10"], a["gpus_p90"] = a["gpus"] * lo, a["gpus"] * hi
+        g10, g90 = g10 + a["gpus_p10"], g90 + a["gpus_p90"]
+        c10, c90 = c10 + a["cost_usd_per_hour"] * lo, c90 + a["cost_usd_per_hour"] * hi
+    mtok_h = out_tok * 3600.0 / 1e6
+    return dict(total_gpus_p10=g10, total_gpus_p90=g90,
+                cost_usd_per_mtok_output_p10=c10 / mtok_h if mtok_h > 0 else None,
+                cost_usd_per_mtok_output_p90=c90 / mtok_h if mtok_h > 0 else None)
 
 
 def _marginal_values(prep: Prepared, problem: Problem, params: dict) -> dict:

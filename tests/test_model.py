@@ -97,6 +97,9 @@ def test_fp4_on_hardware_without_fp4_is_weight_only_at_the_bf16_rate():
     assert formulas.peak_flops(1.0, 1.0, 0.0, 0.0, 0.0) == 1.0      # fp8 on A100: W8A16
     assert formulas.is_weight_only(2.0, 2.0, 0.0, 0.0) == 1.0
     assert formulas.is_weight_only(1.0, 2.0, 4.0, 0.0) == 0.0
+    # MXFP4 x MXFP8 (gpt-oss): native on FP4 hardware (Blackwell), weight-only without (Hopper)
+    assert formulas.is_weight_only(2.0, 2.0, 4.0, 1.0) == 0.0
+    assert formulas.is_weight_only(2.0, 2.0, 0.0, 1.0) == 1.0
 
 
 def test_prefix_caching_skips_prefill_compute_but_keeps_kv_memory():
@@ -158,8 +161,16 @@ def test_shipped_calibration_meets_the_error_targets():
 
 
 def test_fitted_efficiencies_are_physical():
+    """Every resolved efficiency of every catalog hardware and engine is a fraction strictly
+    inside (0, 1): none sits at its bound; overheads are non-negative."""
+    from problems.catalog import hardware_catalog
+
     cal = default_calibration()
-    for g, v in cal.groups.items():
-        assert 0 < v["eff_compute"] <= 1 and 0 < v["eff_bandwidth"] <= 1, g
-    assert cal.global_["overhead_s_per_layer"] >= 0 and cal.global_["overhead_s_per_seq"] >= 0
-    assert math.isfinite(cal.global_["a2a_efficiency"])
+    for hw_id in hardware_catalog():
+        h = problems.get_hardware(hw_id)
+        for engine in ("trtllm", "vllm", "sglang"):
+            c = cal.for_hardware(hw_id, h.family, engine)
+            for k in ("eff_c16", "eff_c8", "eff_c4", "eff_b", "eff_kv", "eff_attn", "comm_efficiency",
+                      "moe_efficiency", "eff_weight_only", "a2a_efficiency"):
+                assert 0 < c[k] < 1, (hw_id, engine, k, c[k])
+            assert c["overhead_s_per_layer"] >= 0 and c["overhead_s_per_seq"] >= 0
