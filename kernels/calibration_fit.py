@@ -43,7 +43,7 @@ def _gather(space, idx) -> list:
 
 # calibration-dependent arguments of evaluate_config (refilled per parameter vector)
 CAL_ARGS = ("eff_c16", "eff_c8", "eff_c4", "eff_b", "ovh_layer", "ovh_seq", "lat", "comm_eff", "eff_wo",
-            "a2a_eff", "eff_moe", "eff_attn", "eff_kv", "kv_half")
+            "a2a_eff", "eff_moe", "eff_attn", "eff_kv", "eff_kv16", "kv_half")
 
 # The fitted parameters: (layer, name, key, lower, upper, start). Factors multiply the measured
 # kernel efficiencies (1 = the isolated kernel's efficiency is reached end to end); efficiencies
@@ -86,7 +86,8 @@ def measured_tables(path) -> dict:
 
     * GEMM, large weights (class ``l``): ``eff_c16`` / ``eff_c8`` / ``eff_c4`` = e_c of BF16 / FP8
       / NVFP4 (FP8 where NVFP4 was not measured); ``eff_b`` = median e_b of BF16 and FP8.
-    * Decode (generation) attention: ``eff_kv`` = e_b (FP8 KV where measured, else BF16);
+    * Decode (generation) attention: ``eff_kv`` = e_b with FP8 KV (BF16 where FP8 was not
+      measured), ``eff_kv16`` = e_b with BF16 KV (FP8 where BF16 was not measured);
       ``kv_half_bytes`` = t0 * e_b * bw, the KV bytes per kernel at which the fixed cost equals the
       transfer -- the same curve written as a bandwidth fraction saturating in work per kernel.
     * Prefill (context) attention: ``eff_attn`` = e_c over the BF16 peak.
@@ -110,7 +111,9 @@ def measured_tables(path) -> dict:
                 continue
             r8 = r8 or r16
             ga = d["generation_attention"].get(hw, {}).get(eng, {})
-            g = (ga.get("fp8") or {}).get("roofline") or (ga.get("bfloat16") or {}).get("roofline")
+            g8, g16 = ((ga.get(dt) or {}).get("roofline") for dt in ("fp8", "bfloat16"))
+            g = g8 or g16
+            g16 = g16 or g8
             ca = (d["context_attention"].get(hw, {}).get(eng, {}).get("bfloat16") or {}).get("roofline")
             ar = d["all_reduce"].get(hw, {}).get(eng, {})
             ns = sorted(int(k) for k in ar if k.isdigit() and ar[k].get("alpha_beta"))
@@ -119,6 +122,8 @@ def measured_tables(path) -> dict:
                        eff_b=float(np.median([r16[2], r8[2]])))
             if g and g[2]:
                 row.update(eff_kv=g[2], kv_half_bytes=g[0] * 1e-6 * g[2] * bw)
+            if g16 and g16[2]:
+                row["eff_kv16"] = g16[2]
             if ca and ca[1]:
                 row["eff_attn"] = ca[1]
             if ns and su > 0:
@@ -130,7 +135,7 @@ def measured_tables(path) -> dict:
     # fill what one engine lacks from another engine of the same hardware (then drop incomplete)
     for hw, t in out.items():
         for eng, row in t.items():
-            for k in ("eff_kv", "kv_half_bytes", "eff_attn", "collective_latency_s", "comm_efficiency"):
+            for k in ("eff_kv", "eff_kv16", "kv_half_bytes", "eff_attn", "collective_latency_s", "comm_efficiency"):
                 if k not in row:
                     vals = [r[k] for r in t.values() if k in r]
                     if vals:

@@ -222,7 +222,7 @@ def evaluate_config(
         tdp_w, cost_usd_per_gpu_hour, elec_usd_per_kwh, power_factor, idle_frac,
         # calibration
         eff_c16, eff_c8, eff_c4, eff_b, ovh_layer, ovh_seq, lat, comm_eff, eff_wo, a2a_eff,
-        eff_moe, eff_attn, eff_kv, kv_half, mem_of_free):
+        eff_moe, eff_attn, eff_kv, eff_kv16, kv_half, mem_of_free):
     """All metrics of one configuration (or arrays of them). Returns a tuple in ``OUTPUTS`` order.
 
     ``power_factor`` turns GPU watts into all-in facility watts ((1 + host overhead) * PUE);
@@ -233,6 +233,9 @@ def evaluate_config(
     wb_e = where(prec > 1.5, 0.5625, where(prec > 0.5, 1.0, 2.0))     # NVFP4: 4 bit + FP8 scale/16
     wb_ne = where(prec > 1.5, ne_bytes_fp4, where(prec > 0.5, 1.0, 2.0))
     kv_b = where(prec > 0.5, 1.0, 2.0)                                   # FP8 KV with fp8/fp4 weights
+    # decode attention reads FP8 KV at the FP8 kernel's measured bandwidth fraction, BF16 KV at
+    # the BF16 kernel's (they differ: FP8 KV is converted in the kernel)
+    eff_kv_read = where(prec > 0.5, eff_kv, eff_kv16)
     peak = peak_flops(prec, peak_bf16, peak_fp8, peak_fp4, w4a8)
     # GEMM efficiency of the tensor format actually run: measured kernels differ by format (NVFP4
     # reaches a smaller fraction of its peak than FP8, FP8 than BF16); MXFP4 x MXFP8 runs the FP8
@@ -268,7 +271,7 @@ def evaluate_config(
                            p_nonexpert, p_expert_one, n_moe_layers, n_experts, top_k, wb_ne, wb_e,
                            attn_dec_flops, attn_pf_flops, n_full, n_win, window, kv_seq, kv_div,
                            hidden, n_layers, link, peak, peak_bf16, hbm_bw, eff_c, eff_b, ovh_layer, ovh_seq, lat, a2a_eff, draft,
-                           eff_moe, eff_attn, eff_kv, kv_half, p_vocab, eff_c16)
+                           eff_moe, eff_attn, eff_kv_read, kv_half, p_vocab, eff_c16)
     tpot = step / tau
     tok_s_user = tau / step
     out_replica = batch * tok_s_user

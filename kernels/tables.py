@@ -72,7 +72,7 @@ def engine_name(engine: str | None) -> str | None:
 
 
 # efficiencies a calibration resolves per hardware from measured kernel tables x fitted factors
-PRIOR_KEYS = ("eff_c16", "eff_c8", "eff_c4", "eff_b", "eff_kv", "kv_half_bytes", "eff_attn",
+PRIOR_KEYS = ("eff_c16", "eff_c8", "eff_c4", "eff_b", "eff_kv", "eff_kv16", "kv_half_bytes", "eff_attn",
               "comm_efficiency", "collective_latency_s")
 
 
@@ -125,6 +125,7 @@ class Calibration:
         c.update(eff_c16=min(1.0, p["eff_c16"] * fc), eff_c8=min(1.0, p["eff_c8"] * fc),
                  eff_c4=min(1.0, p["eff_c4"] * fc), eff_b=min(1.0, p["eff_b"] * fb),
                  eff_kv=min(1.0, p["eff_kv"] * fb * c.get("kv_factor", 1.0)),
+                 eff_kv16=min(1.0, p.get("eff_kv16", p["eff_kv"]) * fb * c.get("kv_factor", 1.0)),
                  eff_attn=min(1.0, p["eff_attn"] * fc * c.get("attn_factor", 1.0)),
                  kv_half_bytes=p["kv_half_bytes"],
                  comm_efficiency=min(1.0, p["comm_efficiency"] * c.get("comm_factor", 1.0)),
@@ -217,7 +218,8 @@ def hardware_row(hw: HardwareSpec, calib: Calibration, *, pricing: str = "rent",
         ovh_layer=c["overhead_s_per_layer"], ovh_seq=c["overhead_s_per_seq"],
         lat=c["collective_latency_s"], comm_eff=c["comm_efficiency"],
         eff_wo=c["eff_weight_only"], a2a_eff=c["a2a_efficiency"],
-        eff_moe=c["moe_efficiency"], eff_attn=c["eff_attn"], eff_kv=c["eff_kv"], kv_half=c["kv_half_bytes"],
+        eff_moe=c["moe_efficiency"], eff_attn=c["eff_attn"], eff_kv=c["eff_kv"],
+        eff_kv16=c["eff_kv16"], kv_half=c["kv_half_bytes"],
         mem_of_free=float(c.get("kv_of_free_memory", 0.0)),
     )
 
