@@ -137,6 +137,7 @@ class Allocator:
         self.avail = cp.Parameter(nh, nonneg=True, name="available_gpus")
         self.max_gpus = cp.Parameter(nonneg=True, name="max_gpus")
         self.value = cp.Parameter(nw, nonneg=True, name="value_usd_per_hour_per_unit")
+        self.floor = cp.Parameter(nw, nonneg=True, name="served_floor")
         x = self.x
         served = A_w @ x
         cons = {}
@@ -154,6 +155,8 @@ class Allocator:
             self.s = cp.Variable(nw, nonneg=True, name="served")
             cons["served_cap"] = self.s <= served
             cons["demand"] = self.s <= self.demand
+            # require_full_service sets the floor to the demand; otherwise it is 0 and never binds
+            cons["full_service"] = served >= self.floor
             if objective == "max_margin":
                 obj = cp.Maximize(self.value @ self.s - total_cost)
             else:  # max tokens under the power cap; a tiny cost term breaks ties toward cheap plans
@@ -162,8 +165,11 @@ class Allocator:
         self.cons = cons
         self.problem = cp.Problem(obj, list(cons.values()))
 
-    def set_params(self, demand, cost, power_cap_kw=None, budget=None, avail=None, max_gpus=None, value=None):
+    def set_params(self, demand, cost, power_cap_kw=None, budget=None, avail=None, max_gpus=None, value=None,
+                   full_service=False):
+        """Parameter values; ``full_service`` makes every objective serve all demand (as min_cost does)."""
         self.demand.value = np.asarray(demand, dtype=float)
+        self.floor.value = self.demand.value.copy() if full_service else np.zeros(len(self.workloads))
         self.cost.value = np.asarray(cost, dtype=float)
         self.power_cap_kw.value = float(power_cap_kw) if power_cap_kw is not None else BIG
         self.budget.value = float(budget) if budget is not None else BIG
@@ -229,8 +235,8 @@ class Allocator:
               and self.kw @ x <= self.power_cap_kw.value * (1 + tol) + tol
               and cost <= self.budget.value * (1 + tol) + tol
               and gpus @ x <= self.max_gpus.value * (1 + tol) + tol)
-        if self.objective == "min_cost":
-            ok = ok and np.all(self.A_w @ x >= self.demand.value * (1 - tol) - tol)
+        floor = self.demand.value if self.objective == "min_cost" else self.floor.value
+        ok = ok and np.all(self.A_w @ x >= floor * (1 - tol) - tol)
         return bool(ok)
 
     def duals(self) -> dict:

@@ -135,20 +135,14 @@ def print_plan(plan, console: Console | None = None) -> None:
     if tt.get("revenue_usd_per_hour"):
         s.add_row("margin, $/hour", _fmt(tt["margin_usd_per_hour"]))
     console.print(s)
-    mv = plan.marginal_values
-    if mv.get("workloads"):
+    print_service(plan, console)
+    rows = marginal_rows(plan)
+    if rows:
         m = Table(title="marginal values (LP relaxation)", title_justify="left")
         m.add_column("requirement")
         m.add_column("value", justify="right")
-        for w, d in mv["workloads"].items():
-            m.add_row(f"demand of {literal(w)}", f"${d['marginal_usd_per_mtok']:.4f} per extra Mtok")
-        for h, d in mv.get("hardware", {}).items():
-            if d["usd_per_hour_per_gpu"] > 1e-9:
-                m.add_row(f"one more {literal(h)}", f"saves ${d['usd_per_hour_per_gpu']:.3f}/h")
-        if mv.get("power_usd_per_hour_per_mw"):
-            m.add_row("one more MW", f"${mv['power_usd_per_hour_per_mw']:.2f}/h")
-        if mv.get("budget_per_usd"):
-            m.add_row("one more $/h of budget", f"{mv['budget_per_usd']:.4f}")
+        for r in rows:
+            m.add_row(*r)
         console.print(m)
     sv, b = plan.solver, plan.backend
     console.print(f"evaluated {b['configurations']:,} configurations on [bold]{literal(b['name'])}[/] in "
@@ -157,6 +151,54 @@ def print_plan(plan, console: Console | None = None) -> None:
                   f"{sv.get('solve_s', 0):.3f} s")
     if plan.message:
         console.print(f"[yellow]{literal(plan.message)}[/]")
+    for w in plan.warnings:
+        console.print(f"warning: {w}", style="yellow", markup=False)
+
+
+def print_service(plan, console: Console = out) -> None:
+    """Each workload's demand, what the plan serves of it, and what it leaves unserved."""
+    t = Table(title="service (demand vs served)", title_justify="left")
+    for c in ("workload", "unit", "demand", "served", "served %", "unserved"):
+        t.add_column(c, justify="left" if c in ("workload", "unit") else "right")
+    for w in plan.workloads:
+        unit = "output tok/s" if w["capacity_unit"] == "output_tok_s" else "requests/s"
+        t.add_row(literal(w["workload"]), unit, _fmt(w["demand"]), _fmt(w["served"]),
+                  f"{100 * w.get('served_share', 1.0):.1f}%", _fmt(w.get("unserved", 0.0)))
+    console.print(t)
+
+
+def marginal_rows(plan) -> list[tuple[str, str]]:
+    """(requirement, value) lines of the marginal values, in the objective's unit."""
+    mv = plan.marginal_values
+    if not mv.get("workloads"):
+        return []
+    rows = []
+    if mv.get("objective_unit") == "output_tok_s":
+        for w, d in mv["workloads"].items():
+            if d["output_tok_s_per_unit"] > 1e-9:
+                rows.append((f"demand of {literal(w)}", f"+{_fmt(d['output_tok_s_per_unit'])} output tok/s per extra "
+                                               f"unit of demand"))
+        for h, d in mv.get("hardware", {}).items():
+            if d["output_tok_s_per_gpu"] > 1e-9:
+                rows.append((f"one more {literal(h)}", f"+{_fmt(d['output_tok_s_per_gpu'])} output tok/s"))
+        if mv.get("power_output_tok_s_per_mw"):
+            rows.append(("one more MW", f"+{_fmt(mv['power_output_tok_s_per_mw'])} output tok/s"))
+        if mv.get("budget_output_tok_s_per_usd_per_hour"):
+            rows.append(("one more $/h of budget", f"+{_fmt(mv['budget_output_tok_s_per_usd_per_hour'])} output tok/s"))
+        return rows
+    margin = plan.objective == "max_margin"
+    for w, d in mv["workloads"].items():
+        what = "earns" if margin else "costs"
+        rows.append((f"demand of {literal(w)}", f"{what} ${d['marginal_usd_per_mtok']:.4f} per extra Mtok"))
+    gain = "adds ${:.3f}/h of margin" if margin else "saves ${:.3f}/h"
+    for h, d in mv.get("hardware", {}).items():
+        if d["usd_per_hour_per_gpu"] > 1e-9:
+            rows.append((f"one more {literal(h)}", gain.format(d["usd_per_hour_per_gpu"])))
+    if mv.get("power_usd_per_hour_per_mw"):
+        rows.append(("one more MW", gain.format(mv["power_usd_per_hour_per_mw"])))
+    if mv.get("budget_per_usd"):
+        rows.append(("one more $/h of budget", f"{'adds' if margin else 'saves'} ${mv['budget_per_usd']:.4f}/h"))
+    return rows
 
 
 @app.command()
@@ -166,6 +208,9 @@ def plan(problem: Optional[Path] = typer.Argument(None, help="problem file or bu
          csv_dir: Optional[Path] = typer.Option(None, "--csv", help="write candidates/allocations/workloads CSVs here"),
          plot: Optional[Path] = typer.Option(None, "--plot", help="write a frontier chart (PNG) with the chosen points"),
          backend: str = BackendOpt, time_limit: float = typer.Option(30.0, "--time-limit", help="MILP time limit, s"),
+         full_service: bool = typer.Option(False, "--require-full-service",
+                                           help="serve every workload's whole demand under any objective "
+                                                "(as constraints.require_full_service: true)"),
          quiet: bool = QuietOpt):
     """Solve a fleet problem and print the plan."""
     import optimizer  # noqa: PLC0415
@@ -174,6 +219,9 @@ def plan(problem: Optional[Path] = typer.Argument(None, help="problem file or bu
 
     _check_outputs(problem, json_out, csv_dir, plot)
     prob = _load(problem)
+    if full_service:
+        prob = prob.model_copy(update=dict(
+            constraints=prob.constraints.model_copy(update=dict(require_full_service=True))))
     with _progress(quiet, "evaluating configurations", _space_size(prob)) as tick:
         p = optimizer.solve(prob, backend=backend, time_limit_s=time_limit, progress=tick)
     to_stdout_json = json_out is not None and str(json_out) == "-"
@@ -189,6 +237,9 @@ def plan(problem: Optional[Path] = typer.Argument(None, help="problem file or bu
         raise InfeasibleError(f"{prob.name}: {what}: {p.message}")
     if not to_stdout_json:
         print_plan(p)
+    else:   # the JSON holds them too; the terminal still says what the plan leaves out
+        for w in p.warnings:
+            err.print(f"warning: {w}", style="yellow", markup=False)
     if plot is not None:
         from .analysis import frontier_from_reduction  # noqa: PLC0415
         from .plots import plot_frontier  # noqa: PLC0415

@@ -41,6 +41,7 @@ class Plan:
     backend: dict = field(default_factory=dict)
     infeasibility: list = field(default_factory=list)
     message: str = ""
+    warnings: list = field(default_factory=list)   # one line per workload served below its demand
 
     # --- convenience -------------------------------------------------------------------------
     @property

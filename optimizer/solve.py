@@ -76,7 +76,7 @@ def parameter_values(problem: Problem, cands: list[dict], base_problem: Problem 
     return dict(demand=demand, cost=cost,
                 power_cap_kw=c.power_cap_mw * 1000.0 if c.power_cap_mw else None,
                 budget=c.budget_usd_per_hour, avail=[available[h.id] for h in base.hardware],
-                max_gpus=c.max_gpus, value=value)
+                max_gpus=c.max_gpus, value=value, full_service=c.require_full_service)
 
 
 def solve(problem: Problem, backend: str = "auto", *, time_limit_s: float = 30.0,
@@ -218,13 +218,17 @@ def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np
         o = served * w.output_tok_per_unit
         out_tok += o
         tot_tok += o * (1.0 + w.input_tokens / w.output_tokens)
+        share = served / w.demand_value if w.demand_value > 0 else 1.0
         wrows.append(dict(workload=w.name, demand=w.demand_value, capacity_unit=w.capacity_unit,
-                          served=served, capacity=cap_w[w.name], output_tok_s=o,
+                          served=served, served_share=share, unserved=w.demand_value - served,
+                          capacity=cap_w[w.name], output_tok_s=o,
                           models=wr["models"], sla_ttft_ms=w.sla.ttft_ms,
-                          sla_min_output_tok_s_per_user=w.sla.min_output_tok_s_per_user))
+                          sla_min_output_tok_s_per_user=w.sla.min_output_tok_s_per_user,
+                          warning=_shortfall_warning(problem, w, served, share)))
     power_known = all(np.isfinite(c["power_kw_per_replica"]) for c in cands)
     plan.allocations = allocs
     plan.workloads = wrows
+    plan.warnings = [r["warning"] for r in wrows if r["warning"]]
     plan.totals = dict(
         total_cost_usd_per_hour=cost_total, gpus_by_type=dict(sorted(gpus_by_type.items())),
         total_gpus=int(sum(gpus_by_type.values())),
@@ -239,27 +243,56 @@ def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np
     plan.totals["margin_usd_per_hour"] = plan.totals["revenue_usd_per_hour"] - cost_total
 
 
+# a workload counts as served when the shortfall is below this share of its demand (solver tolerance)
+SERVED_TOL = 1e-6
+
+
+def _shortfall_warning(problem: Problem, w, served: float, share: float) -> str:
+    """One line saying what a plan leaves out of workload ``w``'s demand ('' when fully served)."""
+    if share >= 1.0 - SERVED_TOL:
+        return ""
+    unit = "output tok/s" if w.capacity_unit == "output_tok_s" else "requests/s"
+    why = {"max_tokens_per_watt": "the power cap is spent where it yields the most tokens",
+           "max_margin": "serving more would cost more than it earns"}.get(problem.objective, "")
+    return (f"workload {w.name!r} served {share:.1%} of its demand: {served:,.0f} of "
+            f"{w.demand_value:,.0f} {unit}, {w.demand_value - served:,.0f} {unit} unserved"
+            + (f" ({problem.objective}: {why}; constraints.require_full_service: true or "
+               f"--require-full-service asks for all of it)" if why else ""))
+
+
 def _marginal_values(prep: Prepared, problem: Problem, params: dict) -> dict:
-    """Shadow prices from the LP relaxation of the same allocation."""
+    """Shadow prices from the LP relaxation of the same allocation, in the objective's own unit.
+
+    ``objective_unit`` is ``usd_per_hour`` (min_cost: cost saved; max_margin: margin gained) or
+    ``output_tok_s`` (max_tokens_per_watt: output tokens/s gained); the keys carry it too.
+    """
     lp = Allocator(prep.candidates, prep.workloads, prep.hardware, problem.objective, integer=False)
     lp.set_params(**params)
     r = lp.solve(time_limit_s=30.0)
     if r.status != "optimal":
         return dict(status=f"LP relaxation {r.status}")
     d = lp.duals()
-    out = dict(status="optimal", lp_objective=r.objective, lp_solve_s=r.solve_s, workloads={}, hardware={})
+    tokens = problem.objective == "max_tokens_per_watt"
+    out = dict(status="optimal", objective_unit="output_tok_s" if tokens else "usd_per_hour",
+               lp_objective=r.objective, lp_solve_s=r.solve_s, workloads={}, hardware={})
     for i, w in enumerate(problem.workloads):
-        lam = float(d["demand"][i]) if d["demand"] is not None else float("nan")
-        usd_h_per_tok_s = abs(lam) / w.output_tok_per_unit
+        lam = abs(float(d["demand"][i])) if d["demand"] is not None else float("nan")
+        if tokens:   # output tok/s gained per extra unit of demand
+            out["workloads"][w.name] = dict(output_tok_s_per_unit=lam, capacity_unit=w.capacity_unit)
+            continue
+        usd_h_per_tok_s = lam / w.output_tok_per_unit
         out["workloads"][w.name] = dict(
-            usd_per_hour_per_unit=abs(lam), capacity_unit=w.capacity_unit,
+            usd_per_hour_per_unit=lam, capacity_unit=w.capacity_unit,
             usd_per_hour_per_mtok_s=usd_h_per_tok_s * 1e6,
             marginal_usd_per_mtok=usd_per_mtok(usd_h_per_tok_s, 1.0))
+    gpu_key = "output_tok_s_per_gpu" if tokens else "usd_per_hour_per_gpu"
     for i, h in enumerate(prep.hardware):
         v = float(d["avail"][i]) if d["avail"] is not None else float("nan")
-        out["hardware"][h] = dict(usd_per_hour_per_gpu=abs(v))
-    out["power_usd_per_hour_per_mw"] = abs(float(d["power"][0])) * 1000.0 if d["power"] is not None else None
-    out["budget_per_usd"] = abs(float(d["budget"][0])) if d["budget"] is not None else None
+        out["hardware"][h] = {gpu_key: abs(v)}
+    power = abs(float(d["power"][0])) * 1000.0 if d["power"] is not None else None
+    out["power_output_tok_s_per_mw" if tokens else "power_usd_per_hour_per_mw"] = power
+    budget = abs(float(d["budget"][0])) if d["budget"] is not None else None
+    out["budget_output_tok_s_per_usd_per_hour" if tokens else "budget_per_usd"] = budget
     return out
 
 

@@ -178,6 +178,9 @@ class Constraints(_Strict):
     power_cap_mw: Annotated[float, Field(strict=True, ge=1e-6, le=1e6, allow_inf_nan=False)] | None = None
     budget_usd_per_hour: Annotated[float, Field(strict=True, ge=1e-6, le=1e12, allow_inf_nan=False)] | None = None
     max_gpus: PosInt | None = None
+    # serve every workload's whole demand under max_margin / max_tokens_per_watt too (min_cost
+    # always does); the plan is then infeasible, with the binding limit named, when it cannot
+    require_full_service: bool = False
 
 
 class Search(_Strict):
