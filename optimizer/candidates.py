@@ -8,8 +8,10 @@ from kernels import ConfigSpace, evaluate_indices
 from kernels.serving import ttft_under_load
 from problems import Problem
 
+from .deploy import configuration_words
+
 CANDIDATE_COLUMNS = (
-    "candidate", "workload", "model", "hardware", "precision", "tp", "ep", "mode", "speculative",
+    "candidate", "workload", "model", "hardware", "configuration", "precision", "tp", "ep", "mode", "speculative",
     "concurrency", "gpus_per_replica", "capacity_per_replica", "capacity_unit",
     "cost_usd_per_hour_per_replica", "power_kw_per_replica", "ttft_s", "tpot_s",
     "output_tok_s_per_user", "output_tok_s_per_gpu", "total_tok_s_per_gpu",
@@ -48,7 +50,7 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
         cost_gpu_h = float(res["cost_usd_per_gpu_hour"][k])
         rows.append(dict(
             candidate=-1, workload=w.name, model=d["model"], hardware=d["hardware"],
-            precision=d["precision"], tp=tp, ep=d["ep"], mode=d["mode"], speculative=d["speculative"],
+            configuration=configuration_words(d), precision=d["precision"], tp=tp, ep=d["ep"], mode=d["mode"], speculative=d["speculative"],
             concurrency=d["concurrency"], gpus_per_replica=tp, capacity_per_replica=cap,
             capacity_unit=unit, cost_usd_per_hour_per_replica=cost_gpu_h * tp,
             power_kw_per_replica=float(res["power_w_per_gpu"][k]) * tp / 1000.0,

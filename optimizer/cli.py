@@ -115,10 +115,9 @@ def print_plan(plan, console: Console | None = None) -> None:
               "tok/s/user", "$/Mtok out"):
         t.add_column(c, justify="left" if c in ("workload", "model", "hardware", "configuration") else "right")
     for a in plan.allocations:
-        cfg = f"{a['precision']} tp{a['tp']}" + (f" ep{a['ep']}" if a["ep"] > 1 else "") + \
-              f" b{a['concurrency']}" + (" mtp" if a["speculative"] == "mtp" else "")
-        t.add_row(literal(a["workload"]), literal(a["model"]), literal(a["hardware"]), cfg, str(a["replicas"]),
-                  str(a["gpus"]),
+        cfg = a.get("configuration") or ""
+        t.add_row(literal(a["workload"]), literal(a["model"]), literal(a["hardware"]), literal(cfg),
+                  str(a["replicas"]), str(a["gpus"]),
                   _fmt(a["ttft_s"] * 1e3), _fmt(a["output_tok_s_per_user"]), _fmt(a["cost_usd_per_mtok_output"]))
     console.print(t)
     tt = plan.totals
@@ -207,6 +206,8 @@ def plan(problem: Optional[Path] = typer.Argument(None, help="problem file or bu
          json_out: Optional[Path] = typer.Option(None, "--json", help="write the plan as JSON ('-' for stdout)"),
          csv_dir: Optional[Path] = typer.Option(None, "--csv", help="write candidates/allocations/workloads CSVs here"),
          plot: Optional[Path] = typer.Option(None, "--plot", help="write a frontier chart (PNG) with the chosen points"),
+         deploy: Optional[Path] = typer.Option(None, "--deploy", help="write vLLM, SGLang and TensorRT-LLM launch "
+                                                                     "settings for each chosen configuration here"),
          backend: str = BackendOpt, time_limit: float = typer.Option(30.0, "--time-limit", help="MILP time limit, s"),
          full_service: bool = typer.Option(False, "--require-full-service",
                                            help="serve every workload's whole demand under any objective "
@@ -240,6 +241,12 @@ def plan(problem: Optional[Path] = typer.Argument(None, help="problem file or bu
     else:   # the JSON holds them too; the terminal still says what the plan leaves out
         for w in p.warnings:
             err.print(f"warning: {w}", style="yellow", markup=False)
+    if deploy is not None:
+        from .deploy import write_deployments  # noqa: PLC0415
+
+        paths = write_deployments(p, deploy)
+        if not to_stdout_json:
+            out.print(f"wrote {len(paths)} deployment files to {deploy} (see {paths[0]})")
     if plot is not None:
         from .analysis import frontier_from_reduction  # noqa: PLC0415
         from .plots import plot_frontier  # noqa: PLC0415

@@ -68,6 +68,13 @@ class Plan:
             raise ImportError("to_dataframe needs pandas (pip install pandas); use to_rows()") from e
         return pd.DataFrame(self.to_rows(table))
 
+    def deployments(self) -> list[dict]:
+        """Launch settings for vLLM, SGLang and TensorRT-LLM per chosen configuration, with the
+        replica count, the hardware and how replicas map onto its units (see :mod:`optimizer.deploy`)."""
+        from .deploy import plan_deployments  # noqa: PLC0415
+
+        return plan_deployments(self)
+
     def to_dict(self) -> dict:
         return _clean(asdict(self))
 
@@ -95,7 +102,7 @@ class Plan:
 
         rows = "".join(
             f"<tr><td>{escape(a['workload'])}</td><td>{escape(a['model'])}</td><td>{escape(a['hardware'])}</td>"
-            f"<td>{escape(a['precision'])} tp{a['tp']} ep{a['ep']} b{a['concurrency']}</td><td>{a['replicas']}</td>"
+            f"<td>{escape(a.get('configuration') or '')}</td><td>{a['replicas']}</td>"
             f"<td>{a['gpus']}</td><td>{a['cost_usd_per_mtok_output']:.4f}</td></tr>" for a in self.allocations)
         return (f"<p><b>{escape(self.summary())}</b></p><table><tr><th>workload</th><th>model</th>"
                 f"<th>hardware</th><th>configuration</th><th>replicas</th><th>GPUs</th><th>$/Mtok out</th></tr>"

@@ -205,7 +205,8 @@ def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np
         cost_total += n * cost[j]
         power_kw += n * c["power_kw_per_replica"]
         allocs.append(dict(workload=c["workload"], candidate=c["candidate"], replicas=n, model=c["model"],
-                           hardware=c["hardware"], precision=c["precision"], tp=c["tp"], ep=c["ep"],
+                           hardware=c["hardware"], configuration=c["configuration"], precision=c["precision"],
+                           mode=c["mode"], tp=c["tp"], ep=c["ep"],
                            speculative=c["speculative"], concurrency=c["concurrency"], gpus=g,
                            capacity=n * c["capacity_per_replica"], capacity_unit=c["capacity_unit"],
                            cost_usd_per_hour=n * cost[j], power_kw=n * c["power_kw_per_replica"],
@@ -224,6 +225,8 @@ def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np
                           capacity=cap_w[w.name], output_tok_s=o,
                           models=wr["models"], sla_ttft_ms=w.sla.ttft_ms,
                           sla_min_output_tok_s_per_user=w.sla.min_output_tok_s_per_user,
+                          input_tokens=w.input_tokens, output_tokens=w.output_tokens,
+                          cached_input_fraction=w.cached_input_fraction,
                           warning=_shortfall_warning(problem, w, served, share)))
     power_known = all(np.isfinite(c["power_kw_per_replica"]) for c in cands)
     plan.allocations = allocs

@@ -1,0 +1,332 @@
+"""From a plan to launch settings: vLLM, SGLang and TensorRT-LLM options for each chosen configuration.
+
+The option names come from ``problems/data/engines.yaml`` (one named version per engine, with the
+page documenting each option); nothing here spells an engine flag that file does not list. Where an
+engine cannot run a configuration (a precision it lacks on that hardware), the deployment says so
+instead of writing settings.
+
+Replicas map onto buyable units (an 8-GPU node, a 72-GPU rack, one card): a replica of ``g`` GPUs
+on units of ``U`` GPUs takes ``g`` GPUs of one unit when ``g <= U`` (``U // g`` replicas per unit),
+else ``ceil(g / U)`` whole units over the scale-out network.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+import shlex
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from problems import get_hardware, get_model
+
+ENGINES = ("vllm", "sglang", "trtllm")
+BASE_PORT = 8000
+
+
+@functools.lru_cache(maxsize=1)
+def engine_catalog() -> dict:
+    """The engines file: per engine its version, documented options, values and support table."""
+    text = resources.files("problems.data").joinpath("engines.yaml").read_text()
+    return yaml.safe_load(text)["engines"]
+
+
+def precision_key(model, precision: str) -> str:
+    """bf16 | fp8 | nvfp4 | mxfp4: the engines' support tables tell FP4 formats apart."""
+    if precision != "fp4":
+        return precision
+    return "mxfp4" if model.fp4_format.startswith("mxfp4") else "nvfp4"
+
+
+def configuration_words(row: dict) -> str:
+    """A configuration in words: precision, mode with its parallel sizes, batch and speculation.
+
+    ``row`` has precision, tp, ep, mode (``tp`` or ``dep``), concurrency and speculative, as the
+    candidate and allocation tables do.
+    """
+    if row.get("mode") == "dep" or row.get("ep", 1) > 1:
+        par = f"attention-DP {row['tp']} + EP {row['ep']}"
+    else:
+        par = f"TP {row['tp']}"
+    spec = ", MTP" if row.get("speculative") == "mtp" else ""
+    return f"{row['precision']}, {par}, batch {row['concurrency']}{spec}"
+
+
+def placement(gpus_per_replica: int, unit_gpus: int, host_gpus: int, replicas: int) -> dict:
+    """How ``replicas`` replicas of ``gpus_per_replica`` GPUs sit on units of ``unit_gpus`` GPUs."""
+    g, u = gpus_per_replica, unit_gpus
+    if g <= u:
+        per_unit = u // g
+        units = math.ceil(replicas / per_unit)
+        slots = [f"{i * g}-{i * g + g - 1}" if g > 1 else str(i * g) for i in range(per_unit)]
+        text = (f"{_n(replicas, 'replica')} on {_n(units, 'unit')} of {u} GPUs: {per_unit} per unit, on GPUs "
+                f"{', '.join(slots[:8])}{' ...' if len(slots) > 8 else ''}")
+        out = dict(replicas_per_unit=per_unit, units=units, gpu_slots=slots)
+    else:
+        per = math.ceil(g / u)
+        units = per * replicas
+        text = (f"{_n(replicas, 'replica')} of {per} whole units each ({_n(units, 'unit')} of {u} GPUs), "
+                "over the scale-out network")
+        out = dict(units_per_replica=per, units=units, gpu_slots=[])
+    hosts = math.ceil(g / host_gpus)
+    out.update(text=text, hosts_per_replica=hosts, multi_host=hosts > 1)
+    if hosts > 1 and g <= u:
+        out["text"] += f"; each replica spans {hosts} hosts of {host_gpus} GPUs inside the unit's NVLink domain"
+    return out
+
+
+def _n(k: int, word: str) -> str:
+    return f"{k:,} {word}{'' if k == 1 else 's'}"
+
+
+def replica_map(d: dict) -> list[dict]:
+    """Each replica's unit, GPU indices inside it and port (the rows of ``replicas.csv``)."""
+    pl, g, rows = d["placement"], d["gpus_per_replica"], []
+    for r in range(d["replicas"]):
+        if "replicas_per_unit" in pl:
+            unit, slot = divmod(r, pl["replicas_per_unit"])
+            rows.append(dict(replica=r, unit=unit, gpus=pl["gpu_slots"][slot], port=BASE_PORT + slot))
+        else:
+            per = pl["units_per_replica"]
+            rows.append(dict(replica=r, unit=f"{r * per}-{r * per + per - 1}", gpus=f"0-{d['unit_gpus'] - 1}",
+                             port=BASE_PORT))
+    return rows
+
+
+def _unsupported(engine: str, pkey: str, family: str) -> str | None:
+    e = engine_catalog()[engine]
+    fams = e["support"].get(pkey, [])
+    if family in fams:
+        return None
+    return (f"{e['name']} {e['version']} does not run {pkey} on {family} hardware "
+            f"(runs it on: {', '.join(fams) or 'none'}; {e['support_source'].split(';')[0].strip()})")
+
+
+def _spec_method(model) -> str:
+    return "deepseek_mtp" if model.family.lower().startswith("deepseek") else "mtp"
+
+
+def _vllm(d: dict, model, pkey: str) -> dict:
+    tp, ep = d["tp"], d["ep"]
+    args = ["vllm", "serve", "${MODEL}"]
+    if d["mode"] == "dep":       # attention data-parallel across the replica's GPUs, experts sharded
+        args += ["--data-parallel-size", str(tp), "--enable-expert-parallel"]
+        seqs = math.ceil(d["concurrency"] / tp)          # per data-parallel rank
+    else:
+        args += ["--tensor-parallel-size", str(tp)]
+        seqs = d["concurrency"]
+    args += ["--max-num-seqs", str(seqs), "--max-model-len", str(d["max_model_len"])]
+    q = _quantization(d, model, pkey, {"fp8": "fp8", "nvfp4": "modelopt_fp4"})
+    if q:
+        args += ["--quantization", q]
+    args += ["--kv-cache-dtype", "fp8" if d["kv_cache_dtype"] == "fp8" else "auto"]
+    if d["speculative"] == "mtp":
+        args += ["--speculative-config", json.dumps(dict(method=_spec_method(model),
+                                                         num_speculative_tokens=model.mtp.layers))]
+    if d["prefix_caching"]:
+        args += ["--enable-prefix-caching"]
+    if d["placement"]["multi_host"] and d["mode"] == "dep":
+        # DP ranks spread over hosts; the other hosts run the same with --headless and their start rank
+        args += ["--data-parallel-size-local", str(min(tp, d["host_gpus"])), "--data-parallel-address",
+                 "${HEAD_ADDR}", "--data-parallel-rpc-port", "13345"]
+    elif d["placement"]["multi_host"]:
+        args += ["--distributed-executor-backend", "ray"]
+    args += ["--port", "${PORT}"]
+    return dict(args=args)
+
+
+def _sglang(d: dict, model, pkey: str) -> dict:
+    tp = d["tp"]
+    args = ["python", "-m", "sglang.launch_server", "--model-path", "${MODEL}", "--tp-size", str(tp)]
+    if d["mode"] == "dep":
+        args += ["--dp-size", str(tp), "--enable-dp-attention", "--ep-size", str(d["ep"])]
+    args += ["--max-running-requests", str(d["concurrency"]), "--context-length", str(d["max_model_len"])]
+    q = _quantization(d, model, pkey, {"fp8": "fp8", "nvfp4": "modelopt_fp4"})
+    if q:
+        args += ["--quantization", q]
+    if d["kv_cache_dtype"] == "fp8":
+        args += ["--kv-cache-dtype", "fp8_e4m3"]
+    if d["speculative"] == "mtp":    # MTP heads drive SGLang's EAGLE speculative path
+        n = model.mtp.layers
+        args += ["--speculative-algorithm", "EAGLE", "--speculative-num-steps", str(n),
+                 "--speculative-eagle-topk", "1", "--speculative-num-draft-tokens", str(n + 1)]
+    if not d["prefix_caching"]:
+        args += ["--disable-radix-cache"]
+    if d["placement"]["multi_host"]:
+        args += ["--nnodes", str(d["placement"]["hosts_per_replica"]), "--node-rank", "${NODE_RANK}",
+                 "--dist-init-addr", "${HEAD_ADDR}:5000"]
+    args += ["--port", "${PORT}"]
+    return dict(args=args)
+
+
+def _trtllm(d: dict, model, pkey: str) -> dict:
+    tp = d["tp"]
+    args = ["trtllm-serve", "${MODEL}", "--backend", "pytorch", "--tp_size", str(tp)]
+    extra: dict = {}
+    if d["mode"] == "dep":
+        args += ["--ep_size", str(d["ep"])]
+        extra["enable_attention_dp"] = True
+        batch = math.ceil(d["concurrency"] / tp)          # per attention-DP rank
+    else:
+        batch = d["concurrency"]
+    args += ["--max_batch_size", str(batch), "--max_seq_len", str(d["max_model_len"])]
+    extra["kv_cache_config"] = dict(dtype="fp8" if d["kv_cache_dtype"] == "fp8" else "auto",
+                                    enable_block_reuse=bool(d["prefix_caching"]))
+    if d["speculative"] == "mtp":
+        extra["speculative_config"] = dict(decoding_type="MTP", num_nextn_predict_layers=model.mtp.layers)
+    args += ["--extra_llm_api_options", "trtllm-extra.yaml", "--port", "${PORT}"]
+    return dict(args=args, extra_yaml=extra)
+
+
+def _quantization(d: dict, model, pkey: str, flags: dict) -> str | None:
+    """The engine's quantization value, or None when the checkpoint already carries it."""
+    if d["precision"] == model.native_precision:
+        return None
+    return flags.get(pkey)
+
+
+def _checkpoint_note(d: dict, model, pkey: str) -> str:
+    if d["precision"] == model.native_precision:
+        return f"{model.hf_repo} ships {model.native_precision} weights: use it as is"
+    if pkey == "fp8":
+        return (f"{model.hf_repo} ships {model.native_precision} weights: vLLM and SGLang quantize to FP8 at "
+                "load time; TensorRT-LLM needs an FP8 checkpoint (NVIDIA ModelOpt export) as MODEL")
+    return (f"{model.hf_repo} ships {model.native_precision} weights: set MODEL to an {pkey.upper()} "
+            "checkpoint of it (NVIDIA ModelOpt export)")
+
+
+BUILDERS = dict(vllm=_vllm, sglang=_sglang, trtllm=_trtllm)
+
+
+def deployment(alloc: dict, workload: dict, *, unit_gpus: int | None = None) -> dict:
+    """Launch settings of one chosen configuration (an allocation row) for every engine."""
+    model, hw = get_model(alloc["model"]), get_hardware(alloc["hardware"])
+    pkey = precision_key(model, alloc["precision"])
+    unit = unit_gpus or alloc.get("unit_gpus") or hw.unit_gpus
+    g = alloc["gpus"] // max(alloc["replicas"], 1)
+    d = dict(workload=alloc["workload"], model=alloc["model"], hf_repo=model.hf_repo,
+             hardware=alloc["hardware"], hardware_family=hw.family, precision=alloc["precision"],
+             precision_format=pkey, mode=alloc.get("mode", "dep" if alloc["ep"] > 1 else "tp"),
+             tp=alloc["tp"], ep=alloc["ep"], speculative=alloc["speculative"],
+             concurrency=alloc["concurrency"], replicas=alloc["replicas"], gpus_per_replica=g,
+             configuration=configuration_words(alloc),
+             max_model_len=int(workload["input_tokens"] + workload["output_tokens"]),
+             kv_cache_dtype="fp8" if alloc["precision"] in ("fp8", "fp4") else "auto",
+             prefix_caching=workload.get("cached_input_fraction", 0.0) > 0.0,
+             unit_gpus=unit, host_gpus=hw.host_gpus)
+    d["placement"] = placement(g, unit, hw.host_gpus, alloc["replicas"])
+    d["checkpoint"] = _checkpoint_note(d, model, pkey)
+    d["engines"] = {}
+    for e in ENGINES:
+        why = _unsupported(e, pkey, hw.family)
+        if why is None and alloc["speculative"] == "mtp" and model.mtp is None:
+            why = f"{model.id} has no MTP layers"
+        if why is not None:
+            d["engines"][e] = dict(runnable=False, reason=why)
+            continue
+        spec = BUILDERS[e](d, model, pkey)
+        ec = engine_catalog()[e]
+        # the checkpoint can be named when it is usable as published (or quantized at load time)
+        as_is = d["precision"] == model.native_precision or (pkey == "fp8" and e != "trtllm")
+        words = [model.hf_repo if (a == "${MODEL}" and as_is) else a for a in spec["args"]]
+        command = " ".join(_join([w.replace("${PORT}", str(BASE_PORT)) for w in words]))
+        d["engines"][e] = dict(runnable=True, version=ec["version"], source=ec["source"], command=command, **spec)
+    return d
+
+
+def plan_deployments(plan) -> list[dict]:
+    """One deployment per allocation row of a feasible plan (see :func:`deployment`)."""
+    wl = {w["workload"]: w for w in plan.workloads}
+    return [deployment(a, wl[a["workload"]]) for a in plan.allocations]
+
+
+def _script(d: dict, e: str, spec: dict) -> str:
+    ec = engine_catalog()[e]
+    cmd = " \\\n    ".join(_join(spec["args"]))
+    pl = d["placement"]
+    lines = [
+        "#!/usr/bin/env bash",
+        f"# {ec['name']} {ec['version']}: {d['workload']} on {d['hardware']}: {d['model']}, {d['configuration']}",
+        f"# {_n(d['replicas'], 'replica')} of {d['gpus_per_replica']} GPUs; {pl['text']}",
+        f"# checkpoint: {d['checkpoint']}",
+        f"# options as documented in: {ec['source'].split(';')[0].strip()}",
+        "# run once per replica with its GPUS and PORT (replicas.csv lists every replica's unit, GPUs and port)",
+    ]
+    if pl["multi_host"]:
+        lines.append(f"# each replica spans {pl['hosts_per_replica']} hosts: run this on each with NODE_RANK "
+                     "and HEAD_ADDR set (vLLM: attention-DP ranks on hosts after the first add --headless "
+                     "--data-parallel-start-rank; TP over hosts runs on a Ray cluster started over them)")
+    first = (pl["gpu_slots"][0] if pl["gpu_slots"] else f"0-{d['unit_gpus'] - 1}")
+    lo, _, hi = first.partition("-")
+    gpus = ",".join(str(i) for i in range(int(lo), int(hi or lo) + 1))
+    visible = "HIP_VISIBLE_DEVICES" if d["hardware_family"].startswith("cdna") else "CUDA_VISIBLE_DEVICES"
+    lines += ["set -euo pipefail", f"MODEL=${{MODEL:-{d['hf_repo']}}}", f"PORT=${{PORT:-{BASE_PORT}}}",
+              f"export {visible}=${{GPUS:-{gpus}}}", cmd, ""]
+    return "\n".join(lines)
+
+
+def _join(args: list[str]) -> list[str]:
+    """Shell words, an option and its value on one line; ${VAR} left for the shell to expand."""
+    def q(a: str) -> str:
+        return f'"{a}"' if a.startswith("${") else shlex.quote(a)
+
+    out, i = [], 0
+    while i < len(args):
+        a = args[i]
+        if a.startswith("--") and i + 1 < len(args) and not args[i + 1].startswith("--"):
+            out.append(f"{a} {q(args[i + 1])}")
+            i += 2
+            continue
+        if not out or a.startswith("--"):
+            out.append(q(a))
+        else:
+            out[-1] += f" {q(a)}"
+        i += 1
+    return out
+
+
+def write_deployments(plan, directory) -> list[Path]:
+    """Write each deployment's launch files under ``directory``; returns the paths written."""
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    deps = plan_deployments(plan)
+    written = []
+    summary = [f"# Deployment of plan {plan.problem} ({plan.objective})", ""]
+    for i, d in enumerate(deps, 1):
+        sub = root / f"{i:02d}-{_slug(d['workload'])}-{d['hardware']}"
+        sub.mkdir(exist_ok=True)
+        summary.append(f"## {sub.name}: {d['model']} on {d['hardware']}, {d['configuration']}")
+        summary.append(f"- {_n(d['replicas'], 'replica')} of {d['gpus_per_replica']} GPUs; {d['placement']['text']}")
+        summary.append(f"- checkpoint: {d['checkpoint']}")
+        for e, spec in d["engines"].items():
+            name = engine_catalog()[e]["name"]
+            if not spec["runnable"]:
+                summary.append(f"- {name}: not written: {spec['reason']}")
+                continue
+            p = sub / f"{e}.sh"
+            p.write_text(_script(d, e, spec))
+            p.chmod(0o755)
+            written.append(p)
+            if "extra_yaml" in spec:
+                y = sub / "trtllm-extra.yaml"
+                y.write_text(yaml.safe_dump(spec["extra_yaml"], sort_keys=False))
+                written.append(y)
+            summary.append(f"- {name} {spec['version']}: {p.name}")
+        rp = sub / "replicas.csv"
+        with open(rp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["replica", "unit", "gpus", "port"])
+            w.writeheader()
+            w.writerows(replica_map(d))
+        written.append(rp)
+        summary.append("")
+    (root / "deployments.json").write_text(json.dumps(deps, indent=1) + "\n")
+    (root / "README.md").write_text("\n".join(summary))
+    return [root / "README.md", root / "deployments.json", *written]
+
+
+def _slug(s: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in s)[:60]
