@@ -16,8 +16,18 @@ CANDIDATE_COLUMNS = (
     "cost_usd_per_hour_per_replica", "power_kw_per_replica", "ttft_s", "tpot_s",
     "output_tok_s_per_user", "output_tok_s_per_gpu", "total_tok_s_per_gpu",
     "requests_per_s_per_replica", "cost_usd_per_mtok_output", "cost_usd_per_mtok_blended",
-    "tok_per_joule", "memory_gb_per_gpu", "output_tok_s_per_replica", "config_index",
+    "tok_per_joule", "memory_gb_per_gpu", "output_tok_s_per_replica", "unit_gpus", "idle_kw_per_gpu",
+    "config_index",
 )
+
+
+def idle_kw_per_gpu(problem: Problem, hw_id: str) -> float:
+    """All-in kW one idle GPU draws (idle fraction of TDP, host overhead, PUE); 0 without a TDP."""
+    s = next(h for h in problem.hardware if h.id == hw_id).spec()
+    e = problem.economics
+    if s.tdp_w is None:
+        return 0.0
+    return s.tdp_w * e.idle_power_fraction * (1.0 + e.host_overhead_fraction) * e.pue / 1000.0
 
 
 def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
@@ -35,6 +45,8 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
     u = problem.economics.max_utilization
     wls = [problem.workload(space.describe(int(i))["workload"]) for i in indices]
     ttft = ttft_under_load(space, indices, res, u, [w.sla.ttft_percentile for w in wls])
+    units = {h.id: h.spec().unit_gpus for h in problem.hardware}
+    idle = {h.id: idle_kw_per_gpu(problem, h.id) for h in problem.hardware}
     rows = []
     for k, idx in enumerate(indices):
         d = space.describe(int(idx))
@@ -62,7 +74,8 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
             cost_usd_per_mtok_blended=float(res["cost_usd_per_mtok_blended"][k]),
             tok_per_joule=float(res["tok_per_joule"][k]),
             memory_gb_per_gpu=float(res["memory_bytes_per_gpu"][k]) / 1e9,
-            output_tok_s_per_replica=out_rep, config_index=int(idx)))
+            output_tok_s_per_replica=out_rep, unit_gpus=units[d["hardware"]],
+            idle_kw_per_gpu=idle[d["hardware"]], config_index=int(idx)))
     return rows
 
 

@@ -125,6 +125,14 @@ def print_plan(plan, console: Console | None = None) -> None:
     s.add_column("", justify="left")
     s.add_column("", justify="right")
     s.add_row("GPUs by type", ", ".join(f"{n} {literal(h)}" for h, n in tt["gpus_by_type"].items()))
+    units = tt.get("units_by_type") or {}
+    if units:
+        s.add_row("bought as", ", ".join(f"{u['units']} {u['unit']}{'s' if u['units'] != 1 else ''} of "
+                                         f"{u['gpus_per_unit']} {literal(h)}" if u["gpus_per_unit"] > 1
+                                         else f"{u['units']} single {literal(h)}" for h, u in units.items()))
+        idle = sum(u["gpus_idle"] for u in units.values())
+        if idle:
+            s.add_row("GPUs bought but idle (whole units)", f"{idle:,}")
     s.add_row("cost, $/hour", _fmt(tt["total_cost_usd_per_hour"]))
     s.add_row("power, MW (all-in, x PUE)", _fmt(tt["power_mw"]))
     s.add_row("output tokens/s", _fmt(tt["output_tok_s"]))

@@ -13,7 +13,7 @@ from problems import Problem, args
 from problems.errors import InputError
 
 from .allocate import Allocator, SolveResult
-from .candidates import candidate_rows, prune_dominated
+from .candidates import candidate_rows, idle_kw_per_gpu, prune_dominated
 from .plan import Plan
 
 
@@ -66,6 +66,11 @@ def parameter_values(problem: Problem, cands: list[dict], base_problem: Problem 
         return gpu_hour_price_usd(s, p.economics.pricing, p.economics.years, missing=0.0)
 
     delta = {h.id: base_rate(problem, h.id) - base_rate(base, h.id) for h in problem.hardware}
+    # an idle GPU of a bought unit costs its hardware rate, plus its idle power where it is paid apart
+    e = problem.economics
+    paid_elec = e.pricing == "own" or not e.electricity_included_in_rent
+    gpu_rate = [base_rate(problem, h.id) + (e.electricity_usd_per_kwh * idle_kw_per_gpu(problem, h.id)
+                                            if paid_elec else 0.0) for h in base.hardware]
     cost = np.array([max(c["cost_usd_per_hour_per_replica"] + delta.get(c["hardware"], 0.0) * c["gpus_per_replica"], 0.0)
                      for c in cands])
     demand = np.array([w.demand_value for w in problem.workloads])
@@ -76,7 +81,7 @@ def parameter_values(problem: Problem, cands: list[dict], base_problem: Problem 
     return dict(demand=demand, cost=cost,
                 power_cap_kw=c.power_cap_mw * 1000.0 if c.power_cap_mw else None,
                 budget=c.budget_usd_per_hour, avail=[available[h.id] for h in base.hardware],
-                max_gpus=c.max_gpus, value=value, full_service=c.require_full_service)
+                max_gpus=c.max_gpus, value=value, full_service=c.require_full_service, gpu_rate=gpu_rate)
 
 
 def solve(problem: Problem, backend: str = "auto", *, time_limit_s: float = 30.0,
@@ -188,6 +193,11 @@ def solve_prepared(prep: Prepared, problem: Problem, alloc: Allocator | None, *,
     return plan
 
 
+def unit_word(gpus_per_unit: int) -> str:
+    """What one buyable unit of this size is called."""
+    return "GPU" if gpus_per_unit == 1 else "rack" if gpus_per_unit >= 32 else "node"
+
+
 def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np.ndarray) -> None:
     cands = prep.candidates
     cost = params["cost"]
@@ -213,6 +223,21 @@ def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np
                            ttft_s=c["ttft_s"], output_tok_s_per_user=c["output_tok_s_per_user"],
                            output_tok_s_per_gpu=c["output_tok_s_per_gpu"],
                            cost_usd_per_mtok_output=c["cost_usd_per_mtok_output"]))
+    # whole units (nodes, racks, cards): their idle GPUs cost their rate and draw idle power
+    from .allocate import unit_matrices  # noqa: PLC0415
+
+    P, K, U, idle_kw = unit_matrices(cands, prep.hardware)
+    xr = np.round(np.asarray(x, dtype=float)).clip(min=0)
+    units = np.ceil(P @ xr / K - 1e-9).clip(min=0)
+    used = np.array([gpus_by_type.get(h, 0) for h in prep.hardware], dtype=float)
+    idle = U * units - used
+    rate = np.asarray(params.get("gpu_rate") or np.zeros(len(prep.hardware)), dtype=float)
+    cost_total += float(rate @ idle)
+    power_kw += float(idle_kw @ idle)
+    bought = {h: int(U[i] * units[i]) for i, h in enumerate(prep.hardware) if units[i] > 0}
+    unit_rows = {h: dict(units=int(units[i]), gpus_per_unit=int(U[i]), unit=unit_word(int(U[i])),
+                         gpus_bought=int(U[i] * units[i]), gpus_in_use=int(used[i]), gpus_idle=int(idle[i]))
+                 for i, h in enumerate(prep.hardware) if units[i] > 0}
     wrows, out_tok, tot_tok = [], 0.0, 0.0
     for w, wr in zip(problem.workloads, prep.workloads):
         served = min(cap_w[w.name], w.demand_value)
@@ -233,8 +258,9 @@ def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np
     plan.workloads = wrows
     plan.warnings = [r["warning"] for r in wrows if r["warning"]]
     plan.totals = dict(
-        total_cost_usd_per_hour=cost_total, gpus_by_type=dict(sorted(gpus_by_type.items())),
-        total_gpus=int(sum(gpus_by_type.values())),
+        total_cost_usd_per_hour=cost_total, gpus_by_type=dict(sorted(bought.items())),
+        total_gpus=int(sum(bought.values())), gpus_in_use=int(used.sum()),
+        units_by_type=dict(sorted(unit_rows.items())),
         power_mw=power_kw / 1000.0 if power_known else None,
         output_tok_s=out_tok, total_tok_s=tot_tok,
         cost_usd_per_mtok_output=usd_per_mtok(cost_total, out_tok) if out_tok > 0 else None,
@@ -338,27 +364,31 @@ def _elastic_diagnosis(prep: Prepared, problem: Problem, params: dict) -> list[d
     """Which limits bind and by how much: minimize the relative relaxation of every limit."""
     import cvxpy as cp  # noqa: PLC0415
 
-    from .allocate import MIP_OPTIONS, allocation_matrices, highs_solve, quiet_stdout
+    from .allocate import MIP_OPTIONS, allocation_matrices, highs_solve, quiet_stdout, unit_matrices
 
     A_w, A_h, gpus, kw = allocation_matrices(prep.candidates, prep.workloads, prep.hardware)
+    P, K, U, idle_kw = unit_matrices(prep.candidates, prep.hardware)
+    rate = np.asarray(params.get("gpu_rate") or np.zeros(len(prep.hardware)), dtype=float)
     cost = params["cost"]
     x = cp.Variable(len(prep.candidates), integer=True)
+    u = cp.Variable(len(prep.hardware), integer=True)
+    idle = cp.multiply(U, u) - A_h @ x
     s_h = cp.Variable(len(prep.hardware), nonneg=True)
     s_p, s_b, s_g = cp.Variable(nonneg=True), cp.Variable(nonneg=True), cp.Variable(nonneg=True)
-    cons = [x >= 0, A_w @ x >= params["demand"]]
+    cons = [x >= 0, u >= 0, P @ x <= cp.multiply(K, u), A_w @ x >= params["demand"]]
     obj = 0
     limited = [i for i, a in enumerate(params["avail"]) if a is not None]
     for i in limited:
-        cons.append(A_h[i] @ x <= params["avail"][i] + s_h[i])
+        cons.append(U[i] * u[i] <= params["avail"][i] + s_h[i])
         obj += s_h[i] / max(params["avail"][i], 1.0)
     if params["power_cap_kw"] is not None:
-        cons.append(kw @ x <= params["power_cap_kw"] + s_p)
+        cons.append(kw @ x + idle_kw @ idle <= params["power_cap_kw"] + s_p)
         obj += s_p / params["power_cap_kw"]
     if params["budget"] is not None:
-        cons.append(cost @ x <= params["budget"] + s_b)
+        cons.append(cost @ x + rate @ idle <= params["budget"] + s_b)
         obj += s_b / params["budget"]
     if params["max_gpus"] is not None:
-        cons.append(gpus @ x <= params["max_gpus"] + s_g)
+        cons.append(U @ u <= params["max_gpus"] + s_g)
         obj += s_g / params["max_gpus"]
     if isinstance(obj, int):
         return [dict(kind="unknown", message="infeasible for a reason the elastic check cannot locate")]

@@ -59,6 +59,8 @@ class HardwareChoice(_Strict):
     capex_usd: PosFloat | None = None
     tdp_w: PosFloat | None = None
     hbm_gb: PosFloat | None = None
+    unit_gpus: PosInt | None = Field(default=None, description="GPUs bought or rented together; "
+                                     "null = the catalog's (8 for an HGX node, 72 for an NVL72 rack)")
 
     @field_validator("id")
     @classmethod
@@ -70,7 +72,7 @@ class HardwareChoice(_Strict):
     def spec(self) -> HardwareSpec:
         """The catalog entry with this choice's overrides applied."""
         base = get_hardware(self.id)
-        upd = {k: getattr(self, k) for k in ("price_usd_per_hour", "capex_usd", "tdp_w", "hbm_gb")
+        upd = {k: getattr(self, k) for k in ("price_usd_per_hour", "capex_usd", "tdp_w", "hbm_gb", "unit_gpus")
                if getattr(self, k) is not None}
         return base.model_copy(update=upd) if upd else base
 
