@@ -128,16 +128,16 @@ def build_space(problem: Problem, calib: Calibration | None = None, *, workloads
             r = model_row(get_model(mid), w.input_tokens, w.output_tokens, w.cached_input_fraction,
                           w.sla.ttft_s, w.sla.min_output_tok_s_per_user)
             rows.append([r[f] for f in WM_FIELDS])
-    hws = [h for h in problem.hardware if hardware is None or h.id in hardware]
+    hws = [h for h in problem.hardware if hardware is None or h.key in hardware]
     hw_rows, fams = [], []
     econ = economics_kwargs(problem.economics)
     for h in hws:
         spec = h.spec()
-        r = hardware_row(spec, calib, **econ)
+        r = hardware_row(spec, calib, **dict(econ, pricing=h.pricing_for(problem.economics)))
         hw_rows.append([r[f] for f in HW_FIELDS])
         fams.append(spec.family)
     return ConfigSpace(
-        wm_pairs=pairs, hardware=[h.id for h in hws], values=search_axis_values(problem.search, batches),
+        wm_pairs=pairs, hardware=[h.key for h in hws], values=search_axis_values(problem.search, batches),
         wm_table=np.array(rows, dtype=np.float64).reshape(len(rows), len(WM_FIELDS)),
         hw_table=np.array(hw_rows, dtype=np.float64).reshape(len(hw_rows), len(HW_FIELDS)),
         hw_families=fams,

@@ -148,7 +148,7 @@ def compare(problem: Problem, hardware: list[str], workload: str | None = None, 
     _check_problem("compare", problem)
     if not isinstance(hardware, (list, tuple)) or not all(isinstance(h, str) for h in hardware):
         raise InputError(f"compare: hardware must be a list of hardware ids, got {hardware!r}")
-    known = [h.id for h in problem.hardware]
+    known = [h.key for h in problem.hardware]
     for h in hardware:
         if h not in known:
             raise UnknownNameError(f"hardware {h!r} is not in the problem's hardware list ({', '.join(known)})")
@@ -181,9 +181,9 @@ def compare(problem: Problem, hardware: list[str], workload: str | None = None, 
                       output_tokens=w.output_tokens, cached_input_fraction=w.cached_input_fraction),
         precisions=list(problem.search.precisions), tensor_parallel=list(problem.search.tensor_parallel),
         pricing=problem.economics.pricing,
-        prices_usd_per_gpu_hour={h.id: h.spec().price_usd_per_hour for h in problem.hardware if h.id in hardware},
-        calibration={h.id: dict(group=calib.group_of(h.spec().family), **calib.for_family(h.spec().family))
-                     for h in problem.hardware if h.id in hardware},
+        prices_usd_per_gpu_hour={h.key: h.spec().price_usd_per_hour for h in problem.hardware if h.key in hardware},
+        calibration={h.key: dict(group=calib.group_of(h.spec().family), **calib.for_family(h.spec().family))
+                     for h in problem.hardware if h.key in hardware},
         calibration_fitted=calib.meta.get("fitted"),
     )
     return Comparison(problem=problem.name, workload=wname, hardware=list(hardware), levels=list(levels),

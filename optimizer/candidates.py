@@ -11,7 +11,7 @@ from problems import Problem
 from .deploy import configuration_words
 
 CANDIDATE_COLUMNS = (
-    "candidate", "workload", "model", "hardware", "configuration", "precision", "tp", "ep", "mode", "speculative",
+    "candidate", "workload", "model", "hardware", "hardware_id", "pricing", "configuration", "precision", "tp", "ep", "mode", "speculative",
     "concurrency", "gpus_per_replica", "capacity_per_replica", "capacity_unit",
     "cost_usd_per_hour_per_replica", "power_kw_per_replica", "ttft_s", "tpot_s",
     "output_tok_s_per_user", "output_tok_s_per_gpu", "total_tok_s_per_gpu",
@@ -23,7 +23,7 @@ CANDIDATE_COLUMNS = (
 
 def idle_kw_per_gpu(problem: Problem, hw_id: str) -> float:
     """All-in kW one idle GPU draws (idle fraction of TDP, host overhead, PUE); 0 without a TDP."""
-    s = next(h for h in problem.hardware if h.id == hw_id).spec()
+    s = next(h for h in problem.hardware if h.key == hw_id).spec()
     e = problem.economics
     if s.tdp_w is None:
         return 0.0
@@ -45,8 +45,10 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
     u = problem.economics.max_utilization
     wls = [problem.workload(space.describe(int(i))["workload"]) for i in indices]
     ttft = ttft_under_load(space, indices, res, u, [w.sla.ttft_percentile for w in wls])
-    units = {h.id: h.spec().unit_gpus for h in problem.hardware}
-    idle = {h.id: idle_kw_per_gpu(problem, h.id) for h in problem.hardware}
+    units = {h.key: h.spec().unit_gpus for h in problem.hardware}
+    idle = {h.key: idle_kw_per_gpu(problem, h.key) for h in problem.hardware}
+    ids = {h.key: h.id for h in problem.hardware}
+    pricing = {h.key: h.pricing_for(problem.economics) for h in problem.hardware}
     rows = []
     for k, idx in enumerate(indices):
         d = space.describe(int(idx))
@@ -62,6 +64,7 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
         cost_gpu_h = float(res["cost_usd_per_gpu_hour"][k])
         rows.append(dict(
             candidate=-1, workload=w.name, model=d["model"], hardware=d["hardware"],
+            hardware_id=ids[d["hardware"]], pricing=pricing[d["hardware"]],
             configuration=configuration_words(d), precision=d["precision"], tp=tp, ep=d["ep"], mode=d["mode"], speculative=d["speculative"],
             concurrency=d["concurrency"], gpus_per_replica=tp, capacity_per_replica=cap,
             capacity_unit=unit, cost_usd_per_hour_per_replica=cost_gpu_h * tp,

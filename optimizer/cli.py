@@ -362,7 +362,7 @@ def compare(problem: Path = typer.Argument(..., help="problem file or bundled ex
     hws = [h.strip() for h in hardware.split(",") if h.strip()]
     if len(hws) < 2:
         raise CLIError("--hardware: give at least two comma-separated hardware ids")
-    known = [h.id for h in prob.hardware]
+    known = [h.key for h in prob.hardware]
     for h in hws:
         if h not in known:
             raise CLIError(f"--hardware: {h!r} is not in {prob.name}'s hardware list ({', '.join(known)})")

@@ -204,7 +204,7 @@ BUILDERS = dict(vllm=_vllm, sglang=_sglang, trtllm=_trtllm)
 
 def deployment(alloc: dict, workload: dict, *, unit_gpus: int | None = None) -> dict:
     """Launch settings of one chosen configuration (an allocation row) for every engine."""
-    model, hw = get_model(alloc["model"]), get_hardware(alloc["hardware"])
+    model, hw = get_model(alloc["model"]), get_hardware(alloc.get("hardware_id") or alloc["hardware"])
     pkey = precision_key(model, alloc["precision"])
     unit = unit_gpus or alloc.get("unit_gpus") or hw.unit_gpus
     g = alloc["gpus"] // max(alloc["replicas"], 1)

@@ -50,7 +50,7 @@ def prepare(problem: Problem, backend: str = "auto", progress=None, batches=None
     red = evaluate(space, backend=name, progress=progress)
     raw = candidate_rows(problem, space, red.candidate_indices())
     cands = prune_dominated(raw)
-    return Prepared(problem, space, red, cands, len(raw), workload_rows(problem), [h.id for h in problem.hardware])
+    return Prepared(problem, space, red, cands, len(raw), workload_rows(problem), [h.key for h in problem.hardware])
 
 
 def parameter_values(problem: Problem, cands: list[dict], base_problem: Problem | None = None) -> dict:
@@ -62,25 +62,25 @@ def parameter_values(problem: Problem, cands: list[dict], base_problem: Problem 
     base = base_problem or problem
 
     def base_rate(p: Problem, hw_id: str) -> float:
-        s = next(h for h in p.hardware if h.id == hw_id).spec()
-        return gpu_hour_price_usd(s, p.economics.pricing, p.economics.years, missing=0.0)
+        h = next(h for h in p.hardware if h.key == hw_id)
+        return gpu_hour_price_usd(h.spec(), h.pricing_for(p.economics), p.economics.years, missing=0.0)
 
-    delta = {h.id: base_rate(problem, h.id) - base_rate(base, h.id) for h in problem.hardware}
+    delta = {h.key: base_rate(problem, h.key) - base_rate(base, h.key) for h in problem.hardware}
     # an idle GPU of a bought unit costs its hardware rate, plus its idle power where it is paid apart
     e = problem.economics
-    paid_elec = e.pricing == "own" or not e.electricity_included_in_rent
-    gpu_rate = [base_rate(problem, h.id) + (e.electricity_usd_per_kwh * idle_kw_per_gpu(problem, h.id)
-                                            if paid_elec else 0.0) for h in base.hardware]
+    gpu_rate = [base_rate(problem, h.key) + (e.electricity_usd_per_kwh * idle_kw_per_gpu(problem, h.key)
+                                             if h.pricing_for(e) == "own" or not e.electricity_included_in_rent
+                                             else 0.0) for h in base.hardware]
     cost = np.array([max(c["cost_usd_per_hour_per_replica"] + delta.get(c["hardware"], 0.0) * c["gpus_per_replica"], 0.0)
                      for c in cands])
     demand = np.array([w.demand_value for w in problem.workloads])
     value = np.array([usd_per_hour(w.value_usd_per_mtok or 0.0, w.output_tok_per_unit) for w in problem.workloads])
     c = problem.constraints
     # inventory in the allocation's hardware order (the base problem's)
-    available = {h.id: h.available for h in problem.hardware}
+    available = {h.key: h.available for h in problem.hardware}
     return dict(demand=demand, cost=cost,
                 power_cap_kw=c.power_cap_mw * 1000.0 if c.power_cap_mw else None,
-                budget=c.budget_usd_per_hour, avail=[available[h.id] for h in base.hardware],
+                budget=c.budget_usd_per_hour, avail=[available[h.key] for h in base.hardware],
                 max_gpus=c.max_gpus, value=value, full_service=c.require_full_service, gpu_rate=gpu_rate)
 
 
@@ -215,7 +215,8 @@ def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np
         cost_total += n * cost[j]
         power_kw += n * c["power_kw_per_replica"]
         allocs.append(dict(workload=c["workload"], candidate=c["candidate"], replicas=n, model=c["model"],
-                           hardware=c["hardware"], configuration=c["configuration"], precision=c["precision"],
+                           hardware=c["hardware"], hardware_id=c.get("hardware_id", c["hardware"]),
+                           pricing=c.get("pricing"), configuration=c["configuration"], precision=c["precision"],
                            mode=c["mode"], tp=c["tp"], ep=c["ep"],
                            speculative=c["speculative"], concurrency=c["concurrency"], gpus=g,
                            capacity=n * c["capacity_per_replica"], capacity_unit=c["capacity_unit"],
