@@ -16,6 +16,8 @@ def _check_problem(func: str, problem) -> None:
         raise InputError(f"{func}: problem must be a problems.Problem (from problems.load(path_or_name)), "
                          f"got {type(problem).__name__}")
 
+from .candidates import precision_label
+
 
 @dataclass
 class Frontier:
@@ -55,6 +57,7 @@ def frontier_from_reduction(problem: Problem, red, workload: str | None = None) 
     space = red.space
     n_hw, n_p = len(space.hardware), len(space.precisions)
     fr = Frontier(problem=problem.name, backend=red.backend, elapsed_s=red.elapsed_s)
+    specs = {h.key: h.spec() for h in problem.hardware}
     for w in problem.workloads:
         fr.sla[w.name] = dict(ttft_ms=w.sla.ttft_ms, min_output_tok_s_per_user=w.sla.min_output_tok_s_per_user)
     for wm, (wname, model) in enumerate(space.wm_pairs):
@@ -85,6 +88,7 @@ def frontier_from_reduction(problem: Problem, red, workload: str | None = None) 
                 fr.series.append(dict(
                     workload=wname, model=model, hardware=space.hardware[h],
                     precision=cfgs[0]["precision"],
+                    precision_label=precision_label(cfgs[0]["precision"], specs[space.hardware[h]]),
                     tok_s_per_user=res["output_tok_s_per_user"][sel].tolist(),
                     output_tok_s_per_gpu=res["output_tok_s_per_gpu"][sel].tolist(),
                     total_tok_s_per_gpu=res["total_tok_s_per_gpu"][sel].tolist(),
@@ -171,7 +175,9 @@ def compare(problem: Problem, hardware: list[str], workload: str | None = None, 
                                  cost_usd_per_mtok_output=None, tok_per_joule=None, config=None))
                 continue
             s, i = best
-            rows.append(dict(hardware=h, tok_s_per_user=lvl, output_tok_s_per_gpu=s["output_tok_s_per_gpu"][i],
+            rows.append(dict(hardware=h, tok_s_per_user=lvl, model=s["model"],
+                             precision=s.get("precision_label") or s["precision"],
+                             output_tok_s_per_gpu=s["output_tok_s_per_gpu"][i],
                              total_tok_s_per_gpu=s["total_tok_s_per_gpu"][i],
                              cost_usd_per_mtok_output=s["cost_usd_per_mtok_output"][i],
                              tok_per_joule=s["tok_per_joule"][i], ttft_s=s["ttft_s"][i], config=s["configs"][i]))

@@ -11,7 +11,7 @@ from problems import Problem
 from .deploy import configuration_words
 
 CANDIDATE_COLUMNS = (
-    "candidate", "workload", "model", "hardware", "hardware_id", "pricing", "configuration", "precision", "tp", "ep", "mode", "speculative",
+    "candidate", "workload", "model", "hardware", "hardware_id", "pricing", "configuration", "precision", "precision_label", "tp", "ep", "mode", "speculative",
     "concurrency", "gpus_per_replica", "capacity_per_replica", "capacity_unit",
     "cost_usd_per_hour_per_replica", "power_kw_per_replica", "ttft_s", "tpot_s",
     "output_tok_s_per_user", "output_tok_s_per_gpu", "total_tok_s_per_gpu",
@@ -19,6 +19,16 @@ CANDIDATE_COLUMNS = (
     "tok_per_joule", "memory_gb_per_gpu", "output_tok_s_per_replica", "unit_gpus", "idle_kw_per_gpu",
     "config_index",
 )
+
+
+def precision_label(precision: str, spec) -> str:
+    """The precision as the hardware runs it: FP8/FP4 weights on hardware without tensor cores for
+    them are weight-only (dequantized to BF16 for the math), e.g. ``fp4 weight-only (W4A16)``."""
+    if precision == "fp8" and not spec.has_fp8:
+        return "fp8 weight-only (W8A16)"
+    if precision == "fp4" and not spec.has_fp4:
+        return "fp4 weight-only (W4A16)"
+    return precision
 
 
 def idle_kw_per_gpu(problem: Problem, hw_id: str) -> float:
@@ -49,9 +59,11 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
     idle = {h.key: idle_kw_per_gpu(problem, h.key) for h in problem.hardware}
     ids = {h.key: h.id for h in problem.hardware}
     pricing = {h.key: h.pricing_for(problem.economics) for h in problem.hardware}
+    specs = {h.key: h.spec() for h in problem.hardware}
     rows = []
     for k, idx in enumerate(indices):
         d = space.describe(int(idx))
+        d["precision_label"] = precision_label(d["precision"], specs[d["hardware"]])
         w = wls[k]
         if w.sla.ttft_s is not None and not ttft[k] <= w.sla.ttft_s:
             continue
@@ -65,7 +77,7 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
         rows.append(dict(
             candidate=-1, workload=w.name, model=d["model"], hardware=d["hardware"],
             hardware_id=ids[d["hardware"]], pricing=pricing[d["hardware"]],
-            configuration=configuration_words(d), precision=d["precision"], tp=tp, ep=d["ep"], mode=d["mode"], speculative=d["speculative"],
+            configuration=configuration_words(d), precision=d["precision"], precision_label=d["precision_label"], tp=tp, ep=d["ep"], mode=d["mode"], speculative=d["speculative"],
             concurrency=d["concurrency"], gpus_per_replica=tp, capacity_per_replica=cap,
             capacity_unit=unit, cost_usd_per_hour_per_replica=cost_gpu_h * tp,
             power_kw_per_replica=float(res["power_w_per_gpu"][k]) * tp / 1000.0,

@@ -30,7 +30,26 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)  # messages never wr
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_INFEASIBLE = 0, 1, 2, 3
 BackendOpt = typer.Option("auto", "--backend", help="auto | numpy | numba | cupy | numba-cuda")
-QuietOpt = typer.Option(False, "--quiet", "-q", help="no progress bar, tables only")
+# a flag: metavar " " keeps the help from showing a <bool> value it does not take
+QuietOpt = typer.Option(False, "--quiet", "-q", help="no progress bar, tables only (a flag: no value)", metavar=" ")
+
+
+def _version(value: bool):
+    if value:
+        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+        try:
+            v = version("tokenfleet")
+        except PackageNotFoundError:   # pragma: no cover - running from a checkout that is not installed
+            v = "unknown (not installed)"
+        out.print(f"tokenfleet {v}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version_: bool = typer.Option(False, "--version", callback=_version, is_eager=True, metavar=" ",
+                                        help="print the version and exit")):
+    """Capacity planner for LLM inference fleets: the lowest cost per token under interactivity SLAs."""
 
 
 class CLIError(InputError):
@@ -39,6 +58,10 @@ class CLIError(InputError):
 
 def _load(path):
     import problems  # noqa: PLC0415
+
+    if path is not None and str(path).lower() in ("true", "false", "yes", "no", "1", "0") and not path.exists():
+        raise CLIError(f"{path}: no such problem file; --quiet (-q) is a flag and takes no value: "
+                       "write `plan PROBLEM -q`")
 
     return problems.load(path if path is not None else problems.DEFAULT_EXAMPLE)
 
@@ -142,6 +165,7 @@ def print_plan(plan, console: Console | None = None) -> None:
     if tt.get("revenue_usd_per_hour"):
         s.add_row("margin, $/hour", _fmt(tt["margin_usd_per_hour"]))
     console.print(s)
+    console.print(PER_ROW_NOTE, style="dim", markup=False)
     print_service(plan, console)
     rows = marginal_rows(plan)
     if rows:
@@ -160,6 +184,11 @@ def print_plan(plan, console: Console | None = None) -> None:
         console.print(f"[yellow]{literal(plan.message)}[/]")
     for w in plan.warnings:
         console.print(f"warning: {w}", style="yellow", markup=False)
+
+
+PER_ROW_NOTE = ("$/Mtok per row is one replica at full load; the total is the plan's cost over the tokens it "
+                "serves, so it is higher: it pays the max_utilization headroom, whole replicas and the idle "
+                "GPUs of whole units.")
 
 
 def print_service(plan, console: Console = out) -> None:
@@ -217,7 +246,7 @@ def plan(problem: Optional[Path] = typer.Argument(None, help="problem file or bu
          deploy: Optional[Path] = typer.Option(None, "--deploy", help="write vLLM, SGLang and TensorRT-LLM launch "
                                                                      "settings for each chosen configuration here"),
          backend: str = BackendOpt, time_limit: float = typer.Option(30.0, "--time-limit", help="MILP time limit, s"),
-         full_service: bool = typer.Option(False, "--require-full-service",
+         full_service: bool = typer.Option(False, "--require-full-service", metavar=" ",
                                            help="serve every workload's whole demand under any objective "
                                                 "(as constraints.require_full_service: true)"),
          quiet: bool = QuietOpt):
@@ -242,6 +271,8 @@ def plan(problem: Optional[Path] = typer.Argument(None, help="problem file or bu
     if csv_dir is not None:
         _write_csvs(p, csv_dir)
     if not p.is_feasible:
+        for w in p.warnings:
+            err.print(f"warning: {w}", style="yellow", markup=False)
         what = "infeasible" if p.status == "infeasible" else f"no plan ({p.status})"
         raise InfeasibleError(f"{prob.name}: {what}: {p.message}")
     if not to_stdout_json:
@@ -296,9 +327,9 @@ def _write_csvs(p, d: Path) -> None:
 # ----------------------------------------------------------------------------------- frontier
 @app.command()
 def frontier(problem: Path = typer.Argument(..., help="problem file or bundled example name"),
-             workload: Optional[str] = typer.Option(None, "--workload", "-w"),
+             workload: Optional[str] = typer.Option(None, "--workload", "-w", help="one workload's name (default: all)"),
              plot: Optional[Path] = typer.Option(None, "--plot", help="PNG path (one per workload if several)"),
-             json_out: Optional[Path] = typer.Option(None, "--json"),
+             json_out: Optional[Path] = typer.Option(None, "--json", help="write the frontier series as JSON here"),
              backend: str = BackendOpt, quiet: bool = QuietOpt):
     """Throughput-vs-interactivity frontier per hardware and precision, and cost per Mtok."""
     import optimizer  # noqa: PLC0415
@@ -317,14 +348,15 @@ def frontier(problem: Path = typer.Argument(..., help="problem file or bundled e
     for w in names:
         t = Table(title=f"frontier: {literal(w)} (best output tok/s per GPU at >= X tok/s per user)",
                   title_justify="left")
-        for c in ("hardware", "precision", "10", "30", "50", "100", "200"):
+        for c in ("model", "hardware", "precision", "10", "30", "50", "100", "200"):
             t.add_column(c, justify="right" if c.isdigit() else "left")
         for s in fr.for_workload(w):
             cells = []
             for lvl in (10, 30, 50, 100, 200):
                 vals = [v for u, v in zip(s["tok_s_per_user"], s["output_tok_s_per_gpu"]) if u >= lvl]
                 cells.append(_fmt(max(vals)) if vals else "-")
-            t.add_row(literal(s["hardware"]), literal(s["precision"]), *cells)
+            t.add_row(literal(s["model"]), literal(s["hardware"]), literal(s.get("precision_label") or s["precision"]),
+                      *cells)
         out.print(t)
     if json_out is not None:
         write_text(json_out, json.dumps(dict(problem=fr.problem, sla=fr.sla, series=fr.series), indent=1), "--json")
@@ -346,9 +378,10 @@ def _check_workload(prob, name):
 @app.command()
 def compare(problem: Path = typer.Argument(..., help="problem file or bundled example name"),
             hardware: str = typer.Option(..., "--hardware", help="comma-separated hardware ids, e.g. h200-sxm,gb300-nvl72"),
-            workload: Optional[str] = typer.Option(None, "--workload", "-w"),
-            plot: Optional[Path] = typer.Option(None, "--plot"),
-            json_out: Optional[Path] = typer.Option(None, "--json"),
+            workload: Optional[str] = typer.Option(None, "--workload", "-w",
+                                                   help="the workload to compare on (default: the first)"),
+            plot: Optional[Path] = typer.Option(None, "--plot", help="write the comparison chart (PNG) here"),
+            json_out: Optional[Path] = typer.Option(None, "--json", help="write rows, ratios and assumptions as JSON here"),
             backend: str = BackendOpt, quiet: bool = QuietOpt):
     """Cost per token and tokens per watt of hardware A vs B across interactivity levels."""
     import optimizer  # noqa: PLC0415
@@ -372,7 +405,10 @@ def compare(problem: Path = typer.Argument(..., help="problem file or bundled ex
         c = optimizer.compare(prob, hws, workload=workload, backend=backend)
     t = Table(title=f"compare: {literal(c.workload)} on {literal(' vs '.join(hws))}", title_justify="left")
     t.add_column(">= tok/s/user", justify="right")
+    several = len(prob.workload(c.workload).candidate_models()) > 1   # min_quality: say which model
     for h in hws:
+        if several:
+            t.add_column(f"{literal(h)} model", justify="left")
         t.add_column(f"{literal(h)} tok/s/GPU", justify="right")
         t.add_column(f"{literal(h)} $/Mtok", justify="right")
     t.add_column(f"{literal(hws[-1])}/{literal(hws[0])} $/Mtok advantage", justify="right")
@@ -381,6 +417,8 @@ def compare(problem: Path = typer.Argument(..., help="problem file or bundled ex
         cells = [str(lvl)]
         for h in hws:
             r = next(r for r in c.rows if r["hardware"] == h and r["tok_s_per_user"] == lvl)
+            if several:
+                cells.append(f"{r.get('model') or '-'} {r.get('precision') or ''}".strip())
             cells += [_fmt(r["output_tok_s_per_gpu"]), _fmt(r["cost_usd_per_mtok_output"])]
         cr = ratios[lvl]["cost_ratio"]
         cells.append(f"{cr:.2f}x" if cr else "-")
@@ -398,23 +436,27 @@ def compare(problem: Path = typer.Argument(..., help="problem file or bundled ex
 
 # ------------------------------------------------------------------------------------ predict
 @app.command()
-def predict(hardware: str = typer.Option(..., "--hardware"), model: str = typer.Option(..., "--model"),
-            precision: str = typer.Option("fp8", "--precision"),
+def predict(hardware: str = typer.Option(..., "--hardware", help="catalog hardware id, e.g. h200-sxm"),
+            model: str = typer.Option(..., "--model", help="catalog model id, e.g. llama-3.3-70b"),
+            precision: str = typer.Option("fp8", "--precision", help="bf16 | fp8 | fp4 (weights; KV cache FP8 "
+                                                                     "with fp8/fp4)"),
             tp: Optional[int] = typer.Option(None, "--tp", help="tensor-parallel degree (default: search)"),
             ep: int = typer.Option(1, "--ep", help="1 (pure TP) or equal to --tp (attention DP + EP)"),
             concurrency: Optional[int] = typer.Option(None, "--concurrency", help="default: max-throughput point"),
-            isl: int = typer.Option(1024, "--isl"), osl: int = typer.Option(1024, "--osl"),
-            min_tok_s_user: Optional[float] = typer.Option(None, "--min-tok-s-per-user"),
+            isl: int = typer.Option(1024, "--isl", help="input tokens per request"),
+            osl: int = typer.Option(1024, "--osl", help="output tokens per request"),
+            min_tok_s_user: Optional[float] = typer.Option(None, "--min-tok-s-per-user",
+                                                           help="best batch meeting this interactivity"),
             speculative: str = typer.Option("search", "--speculative", help="off | mtp | search"),
             serving: str = typer.Option("aggregated", "--serving",
                                         help="aggregated | disaggregated | search"),
-            prefill_tp: Optional[int] = typer.Option(None, "--prefill-tp"),
-            prefill_ep: Optional[int] = typer.Option(None, "--prefill-ep"),
-            prefill_replicas: Optional[int] = typer.Option(None, "--prefill-replicas"),
-            decode_tp: Optional[int] = typer.Option(None, "--decode-tp"),
-            decode_ep: Optional[int] = typer.Option(None, "--decode-ep"),
-            decode_replicas: Optional[int] = typer.Option(None, "--decode-replicas"),
-            json_out: bool = typer.Option(False, "--json", help="print JSON")):
+            prefill_tp: Optional[int] = typer.Option(None, "--prefill-tp", help="prefill pool tensor-parallel degree"),
+            prefill_ep: Optional[int] = typer.Option(None, "--prefill-ep", help="prefill pool expert-parallel degree"),
+            prefill_replicas: Optional[int] = typer.Option(None, "--prefill-replicas", help="prefill replicas per deployment"),
+            decode_tp: Optional[int] = typer.Option(None, "--decode-tp", help="decode pool tensor-parallel degree"),
+            decode_ep: Optional[int] = typer.Option(None, "--decode-ep", help="decode pool expert-parallel degree"),
+            decode_replicas: Optional[int] = typer.Option(None, "--decode-replicas", help="decode replicas per deployment"),
+            json_out: bool = typer.Option(False, "--json", help="print JSON", metavar=" ")):
     """Predict one operating point of one model on one hardware type."""
     import optimizer  # noqa: PLC0415
 
@@ -430,26 +472,71 @@ def predict(hardware: str = typer.Option(..., "--hardware"), model: str = typer.
 
         sys.stdout.write(json.dumps(_clean(m.to_dict()), indent=2) + "\n")
         return
-    t = Table(title=f"{literal(model)} on {literal(hardware)}, {literal(precision)}, tp{m.tp} ep{m.ep}, "
-                    f"concurrency {m.concurrency}",
+    from problems import get_hardware  # noqa: PLC0415
+
+    from .candidates import precision_label  # noqa: PLC0415
+
+    plabel = precision_label(precision, get_hardware(hardware))
+    mode = f"attention-DP {m.tp} + EP {m.ep}" if m.ep > 1 else f"TP {m.tp}"
+    t = Table(title=f"{literal(model)} on {literal(hardware)}, {literal(plabel)}, {mode}, concurrency {m.concurrency}",
               title_justify="left", show_header=False)
     t.add_column("")
     t.add_column("", justify="right")
     pools = ("prefill_tp", "prefill_ep", "prefill_replicas", "decode_tp", "decode_ep", "decode_replicas",
              "kv_transfer_s")
     for k, v in m.to_dict().items():
-        if k in ("hardware", "model", "precision", "tp", "ep", "concurrency"):
+        if k in ("hardware", "model", "precision", "tp", "ep", "concurrency") or v in ("", None):
             continue
         if m.serving == "aggregated" and k in pools:
             continue                    # one pool: its layout is in the title
-        t.add_row(k, _fmt(v) if not isinstance(v, (bool, str)) else literal(v))
+        label, scale = PREDICT_LABELS.get(k, (k.replace("_", " "), None))
+        if isinstance(v, bool):
+            text = "yes" if v else "no"
+        elif isinstance(v, str):
+            text = literal(v)
+        else:
+            text = _fmt(v * scale if scale is not None and isinstance(v, (int, float)) else v)
+        t.add_row(label, text)
     out.print(t)
+
+
+# field -> (label with its unit, factor from the field's SI unit to the label's)
+PREDICT_LABELS = {
+    "speculative": ("speculative decoding", None),
+    "isl": ("input tokens per request", None),
+    "osl": ("output tokens per request", None),
+    "ttft_s": ("time to first token (mean), ms", 1e3),
+    "tpot_s": ("time per output token, ms", 1e3),
+    "output_tok_s_per_user": ("output tokens/s per user", None),
+    "output_tok_s_per_gpu": ("output tokens/s per GPU", None),
+    "total_tok_s_per_gpu": ("input+output tokens/s per GPU", None),
+    "requests_per_s_per_replica": ("requests/s per replica", None),
+    "power_w_per_gpu": ("power per GPU, W, all-in (GPU + host overhead, x PUE)", None),
+    "cost_usd_per_mtok_output": ("cost, $ per million output tokens", None),
+    "cost_usd_per_mtok_blended": ("cost, $ per million input+output tokens", None),
+    "tok_per_joule": ("input+output tokens per joule, all-in", None),
+    "memory_bytes_per_gpu": ("memory per GPU, GiB", 1.0 / 2**30),
+    "fits": ("fits in memory", None),
+    "queue_wait_s": ("queueing wait, ms", 1e3),
+    "serving": ("serving mode", None),
+    "gpus": ("GPUs of the deployment", None),
+    "prefill_tp": ("prefill pool TP", None),
+    "prefill_ep": ("prefill pool EP", None),
+    "prefill_replicas": ("prefill replicas", None),
+    "decode_tp": ("decode pool TP", None),
+    "decode_ep": ("decode pool EP", None),
+    "decode_replicas": ("decode replicas", None),
+    "kv_transfer_s": ("KV-cache transfer per request, ms", 1e3),
+    "ttft_p90_s": ("time to first token under load, p90, ms", 1e3),
+    "ttft_p99_s": ("time to first token under load, p99, ms", 1e3),
+    "note": ("note", None),
+}
 
 
 # ------------------------------------------------------------------------------------ catalog
 @app.command()
 def catalog(kind: str = typer.Argument("hardware", help="hardware | models"),
-            json_out: bool = typer.Option(False, "--json")):
+            json_out: bool = typer.Option(False, "--json", help="print the catalog as JSON", metavar=" ")):
     """List the sourced hardware or model catalog."""
     import problems  # noqa: PLC0415
 
@@ -461,13 +548,15 @@ def catalog(kind: str = typer.Argument("hardware", help="hardware | models"),
         return
     t = Table(title=f"{kind} catalog", title_justify="left", show_lines=False)
     if kind == "hardware":
-        cols = ("id", "memory GB", "TB/s", "BF16 TF", "FP8 TF", "FP4 TF", "TDP W", "scale-up", "$/h", "source")
+        cols = ("id", "memory GB", "TB/s", "BF16 TF", "FP8 TF", "FP4 TF", "TDP W", "scale-up", "unit GPUs", "$/h",
+                "source")
         for c in cols:
             t.add_column(c, overflow="fold")
         for h in cat.values():
-            t.add_row(literal(h.id), _fmt(h.hbm_gb), _fmt(h.hbm_tb_s), _fmt(h.bf16_dense_tflops),
-                      _fmt(h.fp8_dense_tflops), _fmt(h.fp4_dense_tflops), _fmt(h.tdp_w),
-                      f"{h.scaleup_domain_gpus}x{_fmt(h.scaleup_gb_s_per_gpu)} GB/s", _fmt(h.price_usd_per_hour),
+            t.add_row(literal(h.id), _fmt(h.hbm_gb), _fmt(h.hbm_tb_s), _fmt(h.bf16_dense_tflops), _fmt(h.fp8_dense_tflops),
+                      _fmt(h.fp4_dense_tflops), _fmt(h.tdp_w),
+                      f"{h.scaleup_domain_gpus}x{_fmt(h.scaleup_gb_s_per_gpu)} GB/s", str(h.unit_gpus),
+                      _fmt(h.price_usd_per_hour),
                       literal(h.source[:90] + ("..." if len(h.source) > 90 else "")))
     else:
         cols = ("id", "params B", "active B", "layers", "attention", "MoE", "native", "GPQA-D", "source")
@@ -491,6 +580,10 @@ def validate(problem: Path = typer.Argument(..., help="problem file or bundled e
     n = check_configuration_space(prob)  # no backend chosen: the estimate covers each one
     out.print(f"[green]ok[/]: {literal(prob.name)}: {len(prob.workloads)} workload(s), {len(prob.hardware)} hardware "
               f"type(s), {n:,} configurations, objective {prob.objective}")
+    from problems.plausible import plausibility_warnings  # noqa: PLC0415
+
+    for w in plausibility_warnings(prob):
+        err.print(f"warning: {w}", style="yellow", markup=False)
 
 
 # -------------------------------------------------------------------------------------- sweep
@@ -505,7 +598,7 @@ def sweep(problem: Optional[Path] = typer.Argument(None, help="base problem file
           resume: bool = typer.Option(False, "--resume", help="skip scenarios already in --out"),
           workers: int = typer.Option(0, "--workers", help="local Dask workers (0: run serially here)"),
           scheduler: Optional[str] = typer.Option(None, "--scheduler", help="address of an existing Dask scheduler"),
-          plot: Optional[Path] = typer.Option(None, "--plot"),
+          plot: Optional[Path] = typer.Option(None, "--plot", help="write a cost-per-Mtok chart (PNG) of the sweep"),
           mip_gap: float = typer.Option(1e-4, "--mip-gap", help="relative MILP gap per scenario (recorded per row)"),
           brackets: bool = typer.Option(True, "--brackets/--no-brackets",
                                         help="certify plans between solved prices instead of solving every "

@@ -53,7 +53,7 @@ def configuration_words(row: dict) -> str:
     else:
         par = f"TP {row['tp']}"
     spec = ", MTP" if row.get("speculative") == "mtp" else ""
-    return f"{row['precision']}, {par}, batch {row['concurrency']}{spec}"
+    return f"{row.get('precision_label') or row['precision']}, {par}, batch {row['concurrency']}{spec}"
 
 
 def placement(gpus_per_replica: int, unit_gpus: int, host_gpus: int, replicas: int) -> dict:

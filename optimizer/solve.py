@@ -11,6 +11,7 @@ from kernels import (Status, build_space, evaluate, evaluate_indices, gpu_hour_p
                      usd_per_hour, usd_per_mtok)
 from problems import Problem, args
 from problems.errors import InputError
+from problems.plausible import plausibility_warnings
 
 from .allocate import Allocator, SolveResult
 from .candidates import candidate_rows, idle_kw_per_gpu, prune_dominated
@@ -151,7 +152,8 @@ def solve_prepared(prep: Prepared, problem: Problem, alloc: Allocator | None, *,
     backend_info = dict(name=red.backend, evaluate_s=red.elapsed_s, compile_s=red.compile_s,
                         configurations=red.n_evaluated, fit=red.n_fit, meet_sla=red.n_meet)
     plan = Plan(problem=problem.name, objective=problem.objective, status="infeasible",
-                candidates=prep.candidates, workloads=[], backend=backend_info)
+                candidates=prep.candidates, workloads=[], backend=backend_info,
+                warnings=plausibility_warnings(problem))
     # workloads with no candidate at all: their SLA is out of reach
     served_by = {c["workload"] for c in prep.candidates}
     missing = [w for w in problem.workloads if w.name not in served_by]
@@ -217,6 +219,7 @@ def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np
         allocs.append(dict(workload=c["workload"], candidate=c["candidate"], replicas=n, model=c["model"],
                            hardware=c["hardware"], hardware_id=c.get("hardware_id", c["hardware"]),
                            pricing=c.get("pricing"), configuration=c["configuration"], precision=c["precision"],
+                           precision_label=c.get("precision_label", c["precision"]),
                            mode=c["mode"], tp=c["tp"], ep=c["ep"],
                            speculative=c["speculative"], concurrency=c["concurrency"], gpus=g,
                            capacity=n * c["capacity_per_replica"], capacity_unit=c["capacity_unit"],
@@ -257,7 +260,7 @@ def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np
     power_known = all(np.isfinite(c["power_kw_per_replica"]) for c in cands)
     plan.allocations = allocs
     plan.workloads = wrows
-    plan.warnings = [r["warning"] for r in wrows if r["warning"]]
+    plan.warnings += [r["warning"] for r in wrows if r["warning"]]
     plan.totals = dict(
         total_cost_usd_per_hour=cost_total, gpus_by_type=dict(sorted(bought.items())),
         total_gpus=int(sum(bought.values())), gpus_in_use=int(used.sum()),
