@@ -83,8 +83,64 @@ def _n(k: int, word: str) -> str:
     return f"{k:,} {word}{'' if k == 1 else 's'}"
 
 
+def assign_units(deps: list[dict]) -> None:
+    """Place every replica of the plan inside the units of its hardware, largest replicas first.
+
+    Replicas of all deployments on one hardware share its units, as the plan bought them; each
+    deployment gets ``replica_rows`` (unit, GPUs, port per replica) and ``placement['units_used']``.
+    With power-of-two replica sizes this first-fit fills exactly the units the plan counts.
+    """
+    by_hw: dict = {}
+    for i, d in enumerate(deps):
+        by_hw.setdefault(d["hardware"], []).extend((d["gpus_per_replica"], i, r) for r in range(d["replicas"]))
+    for reps in by_hw.values():
+        u = deps[reps[0][1]]["unit_gpus"]
+        free: list[int] = []          # free GPUs per unit, in opening order
+        start = 0                     # units before this one are full for the current (and smaller) sizes
+        rows: dict = {}
+        for g, i, r in sorted(reps, key=lambda t: (-t[0], t[1], t[2])):
+            if g > u:                 # whole units of its own over the scale-out network
+                n = -(-g // u)
+                first = len(free)
+                free.extend([0] * n)
+                rows[(i, r)] = (f"{first}-{first + n - 1}" if n > 1 else str(first), f"0-{u - 1}", BASE_PORT)
+                continue
+            while start < len(free) and free[start] < g:
+                start += 1
+            k = next((k for k in range(start, len(free)) if free[k] >= g), None)
+            if k is None:
+                free.append(u)
+                k = len(free) - 1
+            off = u - free[k]
+            free[k] -= g
+            gpus = f"{off}-{off + g - 1}" if g > 1 else str(off)
+            rows[(i, r)] = (str(k), gpus, BASE_PORT + off // g)
+        for i in {i for _, i, _ in reps}:
+            d = deps[i]
+            d["replica_rows"] = [dict(replica=r, unit=rows[(i, r)][0], gpus=rows[(i, r)][1], port=rows[(i, r)][2])
+                                 for r in range(d["replicas"])]
+            used = sorted({int(x) for row in d["replica_rows"] for x in row["unit"].split("-")})
+            d["placement"]["units_used"] = len(used)
+            word = "rack" if u >= 32 else "node" if u > 1 else "GPU"
+            d["placement"]["text"] += (f"; of the plan's {_n(len(free), word)} of {d['hardware']} (shared by its "
+                                       f"deployments) it uses {_n(len(used), word)}: {_ranges(used)}")
+
+
+def _ranges(xs: list[int]) -> str:
+    out, i = [], 0
+    while i < len(xs):
+        j = i
+        while j + 1 < len(xs) and xs[j + 1] == xs[j] + 1:
+            j += 1
+        out.append(f"{xs[i]}" if i == j else f"{xs[i]}-{xs[j]}")
+        i = j + 1
+    return ", ".join(out[:6]) + (" ..." if len(out) > 6 else "")
+
+
 def replica_map(d: dict) -> list[dict]:
     """Each replica's unit, GPU indices inside it and port (the rows of ``replicas.csv``)."""
+    if "replica_rows" in d:
+        return d["replica_rows"]
     pl, g, rows = d["placement"], d["gpus_per_replica"], []
     for r in range(d["replicas"]):
         if "replicas_per_unit" in pl:
@@ -241,7 +297,9 @@ def deployment(alloc: dict, workload: dict, *, unit_gpus: int | None = None) -> 
 def plan_deployments(plan) -> list[dict]:
     """One deployment per allocation row of a feasible plan (see :func:`deployment`)."""
     wl = {w["workload"]: w for w in plan.workloads}
-    return [deployment(a, wl[a["workload"]]) for a in plan.allocations]
+    deps = [deployment(a, wl[a["workload"]]) for a in plan.allocations]
+    assign_units(deps)
+    return deps
 
 
 def _script(d: dict, e: str, spec: dict) -> str:

@@ -168,3 +168,22 @@ def test_allocation_tables_and_csv_carry_the_configuration_in_words(chat_plan, t
         with open(tmp_path / f"{name}.csv") as f:
             rows = list(csv.DictReader(f))
         assert rows and all(", TP " in r["configuration"] or "attention-DP" in r["configuration"] for r in rows)
+
+
+@pytest.mark.parametrize("name", ["ai-factory", "reasoning-tiers", "chat-mixed-fleet"])
+def test_replicas_of_all_deployments_fill_exactly_the_units_the_plan_buys(name):
+    plan = optimizer.solve(problems.load(name), backend="numpy", marginal_values=False)
+    deps = plan.deployments()
+    for hw, u in plan.totals["units_by_type"].items():
+        taken: dict = {}
+        for d in (d for d in deps if d["hardware"] == hw):
+            assert len(d["replica_rows"]) == d["replicas"]
+            for row in d["replica_rows"]:
+                lo, _, hi = row["gpus"].partition("-")
+                gpus = set(range(int(lo), int(hi or lo) + 1))
+                units = row["unit"].split("-")
+                for k in range(int(units[0]), int(units[-1]) + 1):
+                    assert not taken.setdefault(k, set()) & gpus, (hw, k, row)   # no GPU given twice
+                    assert max(gpus) < u["gpus_per_unit"]
+                    taken[k] |= gpus
+        assert sorted(taken) == list(range(u["units"]))            # the units bought, no more
