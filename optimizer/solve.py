@@ -220,6 +220,7 @@ def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np
                            hardware=c["hardware"], hardware_id=c.get("hardware_id", c["hardware"]),
                            pricing=c.get("pricing"), configuration=c["configuration"], precision=c["precision"],
                            precision_label=c.get("precision_label", c["precision"]),
+                           unit_gpus=c.get("unit_gpus", 1),
                            mode=c["mode"], tp=c["tp"], ep=c["ep"],
                            speculative=c["speculative"], concurrency=c["concurrency"], gpus=g,
                            capacity=n * c["capacity_per_replica"], capacity_unit=c["capacity_unit"],

@@ -187,3 +187,16 @@ def test_replicas_of_all_deployments_fill_exactly_the_units_the_plan_buys(name):
                     assert max(gpus) < u["gpus_per_unit"]
                     taken[k] |= gpus
         assert sorted(taken) == list(range(u["units"]))            # the units bought, no more
+
+
+def test_named_owned_and_rented_entries_deploy_on_their_catalog_hardware_and_unit(tiny_problem_dict):
+    d = dict(tiny_problem_dict)
+    d["hardware"] = [dict(id="h100-sxm", name="h100-owned", pricing="own", capex_usd=0.0, available=8),
+                     dict(id="h100-sxm", name="h100-rented", unit_gpus=4)]
+    d["workloads"] = [dict(d["workloads"][0], demand={"requests_per_s": 2000})]
+    plan = optimizer.solve(problems.problem_from_dict(d), backend="numpy", marginal_values=False)
+    deps = {x["hardware"]: x for x in plan.deployments()}
+    assert set(deps) == {"h100-owned", "h100-rented"}
+    assert deps["h100-owned"]["unit_gpus"] == 8 and deps["h100-rented"]["unit_gpus"] == 4
+    for x in deps.values():
+        assert x["hardware_family"] == "hopper" and x["engines"]["vllm"]["runnable"]
