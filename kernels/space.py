@@ -13,7 +13,7 @@ import numpy as np
 from problems import Problem, get_model
 
 from .layout import AXES, FRONTIER_AXES, HW_FIELDS, SLAB_AXES, WM_FIELDS
-from .tables import (Calibration, default_calibration, economics_kwargs, hardware_row, model_row,
+from .tables import (Calibration, default_calibration, economics_kwargs, hardware_row, load_calibration, model_row,
                      search_axis_values)
 
 
@@ -119,7 +119,7 @@ class ConfigSpace:
 def build_space(problem: Problem, calib: Calibration | None = None, *, workloads=None,
                 hardware=None, batches=None) -> ConfigSpace:
     """The configuration space of ``problem`` (optionally restricted to some workloads/hardware)."""
-    calib = calib or default_calibration()
+    calib = calib or (load_calibration(problem.calibration) if problem.calibration else default_calibration())
     wls = [w for w in problem.workloads if workloads is None or w.name in workloads]
     pairs, rows = [], []
     for w in wls:

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels import build_space, default_calibration, evaluate, evaluate_indices, resolve_backend
+from kernels import (build_space, default_calibration, evaluate, evaluate_indices, load_calibration,
+                     resolve_backend)
 from problems import Problem
 from problems.errors import InputError, UnknownNameError
 
@@ -181,7 +182,7 @@ def compare(problem: Problem, hardware: list[str], workload: str | None = None, 
                              total_tok_s_per_gpu=s["total_tok_s_per_gpu"][i],
                              cost_usd_per_mtok_output=s["cost_usd_per_mtok_output"][i],
                              tok_per_joule=s["tok_per_joule"][i], ttft_s=s["ttft_s"][i], config=s["configs"][i]))
-    calib = default_calibration()
+    calib = load_calibration(problem.calibration) if problem.calibration else default_calibration()
     assumptions = dict(
         workload=dict(model=", ".join(w.candidate_models()), input_tokens=w.input_tokens,
                       output_tokens=w.output_tokens, cached_input_fraction=w.cached_input_fraction),

@@ -180,6 +180,10 @@ def print_plan(plan, console: Console | None = None) -> None:
                   f"{b['evaluate_s']:.3f} s; {sv['candidates']} candidates ({sv['candidates_before_pruning']} "
                   f"before dominance pruning); HiGHS {sv['status']}, gap {_fmt(sv.get('mip_gap'))}, "
                   f"{sv.get('solve_s', 0):.3f} s")
+    cal = b.get("calibration") or {}
+    if cal:
+        console.print(f"calibration: {cal['file']}" + (f" (fitted {cal['fitted']})" if cal.get("fitted") else ""),
+                      markup=False)
     if plan.message:
         console.print(f"[yellow]{literal(plan.message)}[/]")
     for w in plan.warnings:
@@ -622,6 +626,45 @@ def sweep(problem: Optional[Path] = typer.Argument(None, help="base problem file
     if plot is not None:
         sw.plot_results(out_path, sp, plot)
         out.print(f"wrote {literal(plot)}")
+
+
+# ---------------------------------------------------------------------------------- calibrate
+@app.command()
+def calibrate(results: list[Path] = typer.Argument(..., help="measurement CSV files and vLLM/SGLang serving-"
+                                                            "benchmark result JSON files"),
+              out_path: Path = typer.Option(Path("calibration.json"), "--out",
+                                            help="calibration file to write (name it in a problem: calibration: PATH)"),
+              hardware: Optional[str] = typer.Option(None, "--hardware", help="hardware of benchmark JSON results"),
+              model: Optional[str] = typer.Option(None, "--model", help="catalog model id, if the results' "
+                                                                        "model name is not a catalog model's repo"),
+              precision: Optional[str] = typer.Option(None, "--precision", help="bf16 | fp8 | fp4, for JSON results"),
+              tp: Optional[int] = typer.Option(None, "--tp", help="tensor-parallel degree of JSON results"),
+              ep: Optional[int] = typer.Option(None, "--ep", help="expert-parallel degree (= --tp: attention DP + EP)"),
+              gpus: Optional[int] = typer.Option(None, "--gpus", help="GPUs behind the benchmarked server "
+                                                                      "(default: --tp)")):
+    """Refit the calibration on your own measurements; print the error before and after per hardware."""
+    from .calibrate import fit_calibration, read_results, save_calibration  # noqa: PLC0415
+
+    rows = read_results(results, hardware=hardware, precision=precision, tp=tp, ep=ep, gpus=gpus, model=model)
+    r = fit_calibration(rows)
+    t = Table(title=f"calibration on {len(rows)} measurements (groups refitted: {', '.join(r.groups)})",
+              title_justify="left")
+    for c in ("hardware", "rows", "tok/s error before", "after", "TPOT error before", "after ",
+              "rms log error before", "after  "):
+        t.add_column(c, justify="left" if c == "hardware" else "right")
+
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.1f}%"
+
+    for e in r.errors:
+        t.add_row(e["hardware"], str(e["rows"]), pct(e["throughput_before"]), pct(e["throughput_after"]),
+                  pct(e["tpot_before"]), pct(e["tpot_after"]), f"{e['rms_log_before']:.3f}",
+                  f"{e['rms_log_after']:.3f}")
+    out.print(t)
+    out.print("errors: median of max(pred/meas, meas/pred) - 1; the fit minimizes the rms log error with the "
+              "shipped calibration as a prior", markup=False)
+    save_calibration(r.calibration, out_path)
+    out.print(f"wrote {out_path}: name it in a problem file as `calibration: {out_path}`", markup=False)
 
 
 # ---------------------------------------------------------------------------------------- main

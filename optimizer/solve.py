@@ -149,8 +149,11 @@ def solve_prepared(prep: Prepared, problem: Problem, alloc: Allocator | None, *,
     found (a sweep's certified bracket) instead of a MILP solved here."""
     t_start = t_start or time.perf_counter()
     red = prep.reduction
+    from .calibrate import calibration_info  # noqa: PLC0415
+
     backend_info = dict(name=red.backend, evaluate_s=red.elapsed_s, compile_s=red.compile_s,
-                        configurations=red.n_evaluated, fit=red.n_fit, meet_sla=red.n_meet)
+                        configurations=red.n_evaluated, fit=red.n_fit, meet_sla=red.n_meet,
+                        calibration=calibration_info(problem))
     plan = Plan(problem=problem.name, objective=problem.objective, status="infeasible",
                 candidates=prep.candidates, workloads=[], backend=backend_info,
                 warnings=plausibility_warnings(problem))

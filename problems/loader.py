@@ -397,7 +397,19 @@ def load(path_or_name) -> Problem:
     text, source = read_source(path_or_name)
     if not text.strip():
         raise ProblemError(source, ["file is empty"])
-    return problem_from_dict(parse_yaml(text, source), source)
+    return _resolve_paths(problem_from_dict(parse_yaml(text, source), source), source)
+
+
+def _resolve_paths(problem: Problem, source: str) -> Problem:
+    """Paths inside a problem file are relative to that file; a named file must exist."""
+    if problem.calibration is None:
+        return problem
+    p = Path(problem.calibration)
+    if not p.is_absolute() and not source.startswith("<"):
+        p = Path(source).resolve().parent / p
+    if not p.is_file():
+        raise ProblemError(source, [f"calibration: no such file {str(p)!r} (write it with `tokenfleet calibrate`)"])
+    return problem.model_copy(update=dict(calibration=str(p)))
 
 
 def load_dict(path_or_name) -> tuple[dict, str]:

@@ -266,6 +266,9 @@ class Problem(_Strict):
     constraints: Constraints = Constraints()
     objective: Literal["min_cost", "max_margin", "max_tokens_per_watt"] = "min_cost"
     search: Search = Search()
+    calibration: Annotated[str, Field(strict=True, min_length=1, max_length=4096)] | None = Field(
+        default=None, description="calibration file from `tokenfleet calibrate` (relative to this file); "
+                                  "null = the shipped calibration")
 
     @model_validator(mode="after")
     def _consistent(self):
