@@ -89,7 +89,7 @@ def test_predict_prints_labels_with_units(capsys):
     code, out, _ = run(["predict", "--hardware", "h100-sxm", "--model", "llama-3.3-70b", "--precision", "fp4",
                         "--tp", "2", "--concurrency", "64"], capsys)
     assert code == 0
-    assert "time to first token, ms" in out and "memory per GPU, GiB" in out and "all-in" in out
+    assert "time to first token (mean), ms" in out and "memory per GPU, GiB" in out and "all-in" in out
     assert "memory_bytes_per_gpu" not in out and "ttft_s" not in out
     assert "weight-only (W4A16)" in out
 
