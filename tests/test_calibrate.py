@@ -108,3 +108,16 @@ def test_a_named_calibration_file_must_exist(tmp_path):
     pf.write_text(yaml.safe_dump(d))
     with pytest.raises(ProblemError, match="calibration: no such file"):
         problems.load(pf)
+
+
+def test_a_sweep_finds_the_calibration_next_to_its_problem_file(tmp_path, monkeypatch):
+    cal = tmp_path / "cal.json"
+    assert main(["calibrate", str(EXAMPLE), "--out", str(cal)]) == 0
+    d = yaml.safe_load((ROOT / "problems" / "examples" / "chat-mixed-fleet.yaml").read_text())
+    d["calibration"] = "cal.json"
+    pf = tmp_path / "chat.yaml"
+    pf.write_text(yaml.safe_dump(d))
+    monkeypatch.chdir(ROOT)                       # not the problem file's folder
+    data, source = problems.load_dict(pf)
+    assert data["calibration"] == str(cal.resolve())
+    assert problems.problem_from_dict(data, source).calibration == str(cal.resolve())
