@@ -31,13 +31,16 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kernels.predict import PredictError, predict
-from kernels.space import Calibration, default_calibration, load_calibration
+from kernels import PredictError, default_calibration, load_calibration, predict
 from problems import get_hardware, hardware_catalog, model_catalog
 from problems.errors import InputError
+
+if TYPE_CHECKING:   # the class moves between kernels modules; the package exports the functions
+    from kernels.space import Calibration
 
 ROW_SIGMA = 0.2        # log-space scatter of one measurement around the model (about 20%)
 PRIOR_SIGMA = 0.5      # how far (log space) a refitted factor may move from the shipped one
