@@ -246,12 +246,17 @@ def _quantization(d: dict, model, pkey: str, flags: dict) -> str | None:
 
 
 def _checkpoint_note(d: dict, model, pkey: str) -> str:
-    if d["precision"] == model.native_precision:
-        return f"{model.hf_repo} ships {model.native_precision} weights: use it as is"
-    if pkey == "fp8":
-        return (f"{model.hf_repo} ships {model.native_precision} weights: vLLM and SGLang quantize to FP8 at "
-                "load time; TensorRT-LLM needs an FP8 checkpoint (NVIDIA ModelOpt export) as MODEL")
-    return (f"{model.hf_repo} ships {model.native_precision} weights: set MODEL to an {pkey.upper()} "
+    """Which checkpoint ``MODEL`` should name for the configuration's precision."""
+    native = model.native_precision
+    if d["precision"] == native:
+        return f"{model.hf_repo} ships {native} weights: use it as is"
+    if pkey == "bf16":
+        return (f"{model.hf_repo} ships {native} weights: set MODEL to a BF16 conversion of it "
+                "(the engines load BF16 weights as they are)")
+    if pkey == "fp8" and native == "bf16":
+        return (f"{model.hf_repo} ships bf16 weights: vLLM and SGLang quantize to FP8 at load time; "
+                "TensorRT-LLM needs an FP8 checkpoint (NVIDIA ModelOpt export) as MODEL")
+    return (f"{model.hf_repo} ships {native} weights: set MODEL to an {pkey.upper()} "
             "checkpoint of it (NVIDIA ModelOpt export)")
 
 

@@ -200,3 +200,11 @@ def test_named_owned_and_rented_entries_deploy_on_their_catalog_hardware_and_uni
     assert deps["h100-owned"]["unit_gpus"] == 8 and deps["h100-rented"]["unit_gpus"] == 4
     for x in deps.values():
         assert x["hardware_family"] == "hopper" and x["engines"]["vllm"]["runnable"]
+
+
+def test_a_precision_above_the_published_one_asks_for_a_converted_checkpoint():
+    d = deployment(alloc(model="deepseek-r1", precision="bf16", tp=8, gpus=16, replicas=2), CHAT)
+    assert "BF16 conversion" in d["checkpoint"]
+    v = d["engines"]["vllm"]
+    assert '"${MODEL}"' in v["command"] and "--quantization" not in v["args"]
+    assert v["args"][v["args"].index("--kv-cache-dtype") + 1] == "auto"
