@@ -104,9 +104,10 @@ class Plan:
             f"<tr><td>{escape(a['workload'])}</td><td>{escape(a['model'])}</td><td>{escape(a['hardware'])}</td>"
             f"<td>{escape(a.get('configuration') or '')}</td><td>{a['replicas']}</td>"
             f"<td>{a['gpus']}</td><td>{a['cost_usd_per_mtok_output']:.4f}</td></tr>" for a in self.allocations)
+        warn = "".join(f"<li>{escape(w)}</li>" for w in self.warnings)
         return (f"<p><b>{escape(self.summary())}</b></p><table><tr><th>workload</th><th>model</th>"
                 f"<th>hardware</th><th>configuration</th><th>replicas</th><th>GPUs</th><th>$/Mtok out</th></tr>"
-                f"{rows}</table>")
+                f"{rows}</table>" + (f"<p>warnings:</p><ul>{warn}</ul>" if warn else ""))
 
     def __repr__(self) -> str:
         return f"Plan({self.summary()})"

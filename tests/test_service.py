@@ -51,6 +51,11 @@ def test_plan_command_shows_served_share_and_warning_on_screen_json_and_csv(tmp_
     assert "unserved" in rows["reasoning-api"]["warning"]
 
 
+def test_notebook_view_lists_the_warnings(ai_factory_plan):
+    html = ai_factory_plan._repr_html_()
+    assert "warnings:" in html and "reasoning-api" in html and "unserved" in html
+
+
 def test_json_to_stdout_still_warns_on_stderr(capsys):
     assert main(["plan", "ai-factory", "-q", "--json", "-"]) == 0
     cap = capsys.readouterr()
