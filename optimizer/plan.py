@@ -95,7 +95,8 @@ class Plan:
         t = self.totals
         gpus = ", ".join(f"{n}x {h}" for h, n in t.get("gpus_by_type", {}).items())
         return (f"{self.problem}: {self.status}; {gpus}; ${t['total_cost_usd_per_hour']:.2f}/h; "
-                f"{t.get('power_mw') or 0:.3f} MW; ${t.get('cost_usd_per_mtok_output') or 0:.4f} per Mtok output")
+                f"{t.get('power_mw') or 0:.3f} MW; ${t.get('cost_usd_per_mtok_output') or 0:.4f} per Mtok output"
+                + (f"; {len(self.warnings)} warning(s), see .warnings" if self.warnings else ""))
 
     def _repr_html_(self) -> str:
         from html import escape

@@ -52,6 +52,7 @@ def test_plan_command_shows_served_share_and_warning_on_screen_json_and_csv(tmp_
 
 
 def test_notebook_view_lists_the_warnings(ai_factory_plan):
+    assert "2 warning(s)" in ai_factory_plan.summary()
     html = ai_factory_plan._repr_html_()
     assert "warnings:" in html and "reasoning-api" in html and "unserved" in html
 
