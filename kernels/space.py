@@ -13,8 +13,8 @@ import numpy as np
 from problems import Problem, get_model
 
 from .layout import AXES, FRONTIER_AXES, HW_FIELDS, SLAB_AXES, WM_FIELDS
-from .tables import (Calibration, default_calibration, economics_kwargs, hardware_row, load_calibration, model_row,
-                     search_axis_values)
+from .tables import (Calibration, default_calibration, economics_kwargs, hardware_row, load_calibration,
+                     model_row, search_axis_values)
 
 
 @dataclass

@@ -250,11 +250,14 @@ def fit_calibration(rows: list[Measurement], base: Calibration | None = None, *,
     return CalibrationResult(fitted, rows, errors, groups, time.perf_counter() - t0)
 
 
-def save_calibration(calib: Calibration, path) -> None:
-    """Write ``calib`` in the format of the shipped calibration (``kernels/calibration.json``)."""
+def save_calibration(calib: Calibration, path, option: str | None = None) -> None:
+    """Write ``calib`` in the format of the shipped calibration (``kernels/calibration.json``),
+    whole or not at all."""
+    from .outputs import write_text  # noqa: PLC0415
+
     d = dict(calib.meta, groups=calib.groups, family_to_group=calib.family_to_group)
     d["global"] = calib.global_
-    Path(path).write_text(json.dumps(d, indent=1, default=str) + "\n")
+    write_text(path, json.dumps(d, indent=1, default=str) + "\n", option)
 
 
 def calibration_info(problem) -> dict:

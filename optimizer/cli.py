@@ -202,6 +202,10 @@ def plan(problem: Optional[Path] = typer.Argument(None, help="problem file or bu
     from .outputs import write_text  # noqa: PLC0415
 
     _check_outputs(problem, json_out, csv_dir, plot)
+    if deploy is not None:
+        from .outputs import check_output  # noqa: PLC0415
+
+        check_output(deploy, "--deploy", directory=True)
     prob = _load(problem)
     if full_service:
         prob = prob.model_copy(update=dict(
@@ -529,12 +533,15 @@ def calibrate(results: list[Path] = typer.Argument(..., help="measurement CSV fi
     """Refit the calibration on your own measurements; print the error before and after per hardware."""
     from .calibrate import fit_calibration, read_results, save_calibration  # noqa: PLC0415
 
+    from .outputs import check_output  # noqa: PLC0415
+
+    check_output(out_path, "--out", suffixes=(".json",), inputs=results)
     rows = read_results(results, hardware=hardware, precision=precision, tp=tp, ep=ep, gpus=gpus, model=model)
     r = fit_calibration(rows)
     out.print(calibration_table(r))
     out.print("errors: median of max(pred/meas, meas/pred) - 1; the fit minimizes the rms log error with the "
               "shipped calibration as a prior", markup=False)
-    save_calibration(r.calibration, out_path)
+    save_calibration(r.calibration, out_path, "--out")
     out.print(f"wrote {out_path}: name it in a problem file as `calibration: {out_path}`", markup=False)
 
 

@@ -12,7 +12,6 @@ else ``ceil(g / U)`` whole units over the scale-out network.
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import math
@@ -353,14 +352,19 @@ def _join(args: list[str]) -> list[str]:
 
 
 def write_deployments(plan, directory) -> list[Path]:
-    """Write each deployment's launch files under ``directory``; returns the paths written."""
+    """Write each deployment's launch files under ``directory``; returns the paths written.
+
+    Every file is written whole or not at all (:mod:`optimizer.outputs`); scripts are executable.
+    """
+    from .outputs import write_csv, write_text  # noqa: PLC0415
+
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     deps = plan_deployments(plan)
     written = []
     summary = [f"# Deployment of plan {plan.problem} ({plan.objective})", ""]
     for i, d in enumerate(deps, 1):
-        sub = root / f"{i:02d}-{_slug(d['workload'])}-{d['hardware']}"
+        sub = root / f"{i:02d}-{_slug(d['workload'])}-{_slug(d['hardware'])}"
         sub.mkdir(exist_ok=True)
         summary.append(f"## {sub.name}: {d['model']} on {d['hardware']}, {d['configuration']}")
         summary.append(f"- {_n(d['replicas'], 'replica')} of {d['gpus_per_replica']} GPUs; {d['placement']['text']}")
@@ -371,23 +375,20 @@ def write_deployments(plan, directory) -> list[Path]:
                 summary.append(f"- {name}: not written: {spec['reason']}")
                 continue
             p = sub / f"{e}.sh"
-            p.write_text(_script(d, e, spec))
+            write_text(p, _script(d, e, spec), "--deploy")
             p.chmod(0o755)
             written.append(p)
             if "extra_yaml" in spec:
                 y = sub / "trtllm-extra.yaml"
-                y.write_text(yaml.safe_dump(spec["extra_yaml"], sort_keys=False))
+                write_text(y, yaml.safe_dump(spec["extra_yaml"], sort_keys=False), "--deploy")
                 written.append(y)
             summary.append(f"- {name} {spec['version']}: {p.name}")
         rp = sub / "replicas.csv"
-        with open(rp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["replica", "unit", "gpus", "port"])
-            w.writeheader()
-            w.writerows(replica_map(d))
+        write_csv(rp, replica_map(d), ["replica", "unit", "gpus", "port"], "--deploy")
         written.append(rp)
         summary.append("")
-    (root / "deployments.json").write_text(json.dumps(deps, indent=1) + "\n")
-    (root / "README.md").write_text("\n".join(summary))
+    write_text(root / "deployments.json", json.dumps(deps, indent=1) + "\n", "--deploy")
+    write_text(root / "README.md", "\n".join(summary), "--deploy")
     return [root / "README.md", root / "deployments.json", *written]
 
 

@@ -121,3 +121,8 @@ def test_a_sweep_finds_the_calibration_next_to_its_problem_file(tmp_path, monkey
     data, source = problems.load_dict(pf)
     assert data["calibration"] == str(cal.resolve())
     assert problems.problem_from_dict(data, source).calibration == str(cal.resolve())
+
+
+def test_calibrate_refuses_to_write_over_its_input(tmp_path, capsys):
+    assert main(["calibrate", str(EXAMPLE), "--out", str(EXAMPLE)]) == 2
+    assert "--out" in capsys.readouterr().err

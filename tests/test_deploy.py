@@ -208,3 +208,10 @@ def test_a_precision_above_the_published_one_asks_for_a_converted_checkpoint():
     v = d["engines"]["vllm"]
     assert '"${MODEL}"' in v["command"] and "--quantization" not in v["args"]
     assert v["args"][v["args"].index("--kv-cache-dtype") + 1] == "auto"
+
+
+def test_deploy_into_a_file_is_refused_before_solving(tmp_path, capsys):
+    f = tmp_path / "not-a-folder"
+    f.write_text("x")
+    assert main(["plan", "chat-mixed-fleet", "-q", "--deploy", str(f)]) == 2
+    assert "--deploy" in capsys.readouterr().err
