@@ -86,14 +86,17 @@ def assign_units(deps: list[dict]) -> None:
     """Place every replica of the plan inside the units of its hardware, largest replicas first.
 
     Replicas of all deployments on one hardware share its units, as the plan bought them; each
-    deployment gets ``replica_rows`` (unit, GPUs, port per replica) and ``placement['units_used']``.
-    With power-of-two replica sizes this first-fit fills exactly the units the plan counts.
+    deployment gets ``replica_rows`` and ``placement['units_used']``. A row gives the replica's
+    unit, the GPUs it takes inside the unit, the host(s) it runs on (hosts numbered over the
+    hardware's units: a rack of 18 four-GPU trays holds hosts 18u..18u+17), the device ids on each
+    host (``CUDA_VISIBLE_DEVICES``) and its port. With power-of-two replica sizes this first-fit
+    fills exactly the units the plan counts, and no replica straddles a host it does not fill.
     """
     by_hw: dict = {}
     for i, d in enumerate(deps):
         by_hw.setdefault(d["hardware"], []).extend((d["gpus_per_replica"], i, r) for r in range(d["replicas"]))
     for reps in by_hw.values():
-        u = deps[reps[0][1]]["unit_gpus"]
+        u, hg = deps[reps[0][1]]["unit_gpus"], deps[reps[0][1]]["host_gpus"]
         free: list[int] = []          # free GPUs per unit, in opening order
         start = 0                     # units before this one are full for the current (and smaller) sizes
         rows: dict = {}
@@ -102,30 +105,39 @@ def assign_units(deps: list[dict]) -> None:
                 n = -(-g // u)
                 first = len(free)
                 free.extend([0] * n)
-                rows[(i, r)] = (f"{first}-{first + n - 1}" if n > 1 else str(first), f"0-{u - 1}", BASE_PORT)
-                continue
-            while start < len(free) and free[start] < g:
-                start += 1
-            k = next((k for k in range(start, len(free)) if free[k] >= g), None)
-            if k is None:
-                free.append(u)
-                k = len(free) - 1
-            off = u - free[k]
-            free[k] -= g
-            gpus = f"{off}-{off + g - 1}" if g > 1 else str(off)
-            rows[(i, r)] = (str(k), gpus, BASE_PORT + off // g)
+                unit, in_unit, base = (f"{first}-{first + n - 1}" if n > 1 else str(first)), f"0-{u - 1}", first * u
+            else:
+                while start < len(free) and free[start] < g:
+                    start += 1
+                k = next((k for k in range(start, len(free)) if free[k] >= g), None)
+                if k is None:
+                    free.append(u)
+                    k = len(free) - 1
+                off = u - free[k]
+                free[k] -= g
+                unit, in_unit, base = str(k), (f"{off}-{off + g - 1}" if g > 1 else str(off)), k * u + off
+            idx = range(base, base + g)           # GPU numbers over all units of this hardware
+            hosts = sorted({j // hg for j in idx})
+            devices = sorted({j % hg for j in idx})
+            port = BASE_PORT + (devices[0] // g if len(hosts) == 1 else 0)
+            rows[(i, r)] = dict(replica=r, unit=unit, unit_gpus=in_unit, host=_ranges(hosts, limit=None),
+                                devices=",".join(map(str, devices)), port=port)
         for i in {i for _, i, _ in reps}:
             d = deps[i]
-            d["replica_rows"] = [dict(replica=r, unit=rows[(i, r)][0], gpus=rows[(i, r)][1], port=rows[(i, r)][2])
-                                 for r in range(d["replicas"])]
-            used = sorted({int(x) for row in d["replica_rows"] for x in row["unit"].split("-")})
+            d["replica_rows"] = [rows[(i, r)] for r in range(d["replicas"])]
+            used = sorted({x for row in d["replica_rows"] for x in _span(row["unit"])})
             d["placement"]["units_used"] = len(used)
             word = "rack" if u >= 32 else "node" if u > 1 else "GPU"
             d["placement"]["text"] += (f"; of the plan's {_n(len(free), word)} of {d['hardware']} (shared by its "
                                        f"deployments) it uses {_n(len(used), word)}: {_ranges(used)}")
 
 
-def _ranges(xs: list[int]) -> str:
+def _span(text: str) -> range:
+    lo, _, hi = text.partition("-")
+    return range(int(lo), int(hi or lo) + 1)
+
+
+def _ranges(xs: list[int], limit: int | None = 6) -> str:
     out, i = [], 0
     while i < len(xs):
         j = i
@@ -133,23 +145,19 @@ def _ranges(xs: list[int]) -> str:
             j += 1
         out.append(f"{xs[i]}" if i == j else f"{xs[i]}-{xs[j]}")
         i = j + 1
-    return ", ".join(out[:6]) + (" ..." if len(out) > 6 else "")
+    if limit is None:
+        return ",".join(out)
+    return ", ".join(out[:limit]) + (" ..." if len(out) > limit else "")
+
+
+REPLICA_COLUMNS = ["replica", "unit", "unit_gpus", "host", "devices", "port"]
 
 
 def replica_map(d: dict) -> list[dict]:
-    """Each replica's unit, GPU indices inside it and port (the rows of ``replicas.csv``)."""
-    if "replica_rows" in d:
-        return d["replica_rows"]
-    pl, g, rows = d["placement"], d["gpus_per_replica"], []
-    for r in range(d["replicas"]):
-        if "replicas_per_unit" in pl:
-            unit, slot = divmod(r, pl["replicas_per_unit"])
-            rows.append(dict(replica=r, unit=unit, gpus=pl["gpu_slots"][slot], port=BASE_PORT + slot))
-        else:
-            per = pl["units_per_replica"]
-            rows.append(dict(replica=r, unit=f"{r * per}-{r * per + per - 1}", gpus=f"0-{d['unit_gpus'] - 1}",
-                             port=BASE_PORT))
-    return rows
+    """Each replica's unit, GPUs inside it, host(s), device ids and port (the rows of ``replicas.csv``)."""
+    if "replica_rows" not in d:
+        assign_units([d])
+    return d["replica_rows"]
 
 
 def _unsupported(engine: str, pkey: str, family: str) -> str | None:
@@ -233,7 +241,7 @@ def _trtllm(d: dict, model, pkey: str) -> dict:
                                     enable_block_reuse=bool(d["prefix_caching"]))
     if d["speculative"] == "mtp":
         extra["speculative_config"] = dict(decoding_type="MTP", num_nextn_predict_layers=model.mtp.layers)
-    args += ["--extra_llm_api_options", "trtllm-extra.yaml", "--port", "${PORT}"]
+    args += ["--extra_llm_api_options", "${HERE}/trtllm-extra.yaml", "--port", "${PORT}"]
     return dict(args=args, extra_yaml=extra)
 
 
@@ -293,7 +301,7 @@ def deployment(alloc: dict, workload: dict, *, unit_gpus: int | None = None) -> 
         # the checkpoint can be named when it is usable as published (or quantized at load time)
         as_is = d["precision"] == model.native_precision or (pkey == "fp8" and e != "trtllm")
         words = [model.hf_repo if (a == "${MODEL}" and as_is) else a for a in spec["args"]]
-        command = " ".join(_join([w.replace("${PORT}", str(BASE_PORT)) for w in words]))
+        command = " ".join(_join([w.replace("${PORT}", str(BASE_PORT)).replace("${HERE}/", "") for w in words]))
         d["engines"][e] = dict(runnable=True, version=ec["version"], source=ec["source"], command=command, **spec)
     return d
 
@@ -316,17 +324,16 @@ def _script(d: dict, e: str, spec: dict) -> str:
         f"# {_n(d['replicas'], 'replica')} of {d['gpus_per_replica']} GPUs; {pl['text']}",
         f"# checkpoint: {d['checkpoint']}",
         f"# options as documented in: {ec['source'].split(';')[0].strip()}",
-        "# run once per replica with its GPUS and PORT (replicas.csv lists every replica's unit, GPUs and port)",
+        "# run once per replica on its host with its GPUS (device ids) and PORT: replicas.csv lists them",
     ]
     if pl["multi_host"]:
         lines.append(f"# each replica spans {pl['hosts_per_replica']} hosts: run this on each with NODE_RANK "
                      "and HEAD_ADDR set (vLLM: attention-DP ranks on hosts after the first add --headless "
                      "--data-parallel-start-rank; TP over hosts runs on a Ray cluster started over them)")
-    first = (pl["gpu_slots"][0] if pl["gpu_slots"] else f"0-{d['unit_gpus'] - 1}")
-    lo, _, hi = first.partition("-")
-    gpus = ",".join(str(i) for i in range(int(lo), int(hi or lo) + 1))
+    gpus = replica_map(d)[0]["devices"]
     visible = "HIP_VISIBLE_DEVICES" if d["hardware_family"].startswith("cdna") else "CUDA_VISIBLE_DEVICES"
-    lines += ["set -euo pipefail", f"MODEL=${{MODEL:-{d['hf_repo']}}}", f"PORT=${{PORT:-{BASE_PORT}}}",
+    lines += ["set -euo pipefail", 'HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)',
+              f"MODEL=${{MODEL:-{d['hf_repo']}}}", f"PORT=${{PORT:-{BASE_PORT}}}",
               f"export {visible}=${{GPUS:-{gpus}}}", cmd, ""]
     return "\n".join(lines)
 
@@ -384,7 +391,7 @@ def write_deployments(plan, directory) -> list[Path]:
                 written.append(y)
             summary.append(f"- {name} {spec['version']}: {p.name}")
         rp = sub / "replicas.csv"
-        write_csv(rp, replica_map(d), ["replica", "unit", "gpus", "port"], "--deploy")
+        write_csv(rp, replica_map(d), REPLICA_COLUMNS, "--deploy")
         written.append(rp)
         summary.append("")
     write_text(root / "deployments.json", json.dumps(deps, indent=1) + "\n", "--deploy")

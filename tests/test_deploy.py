@@ -4,6 +4,7 @@ version, configurations an engine cannot run are said so, and replicas map onto 
 import csv
 import json
 import shlex
+import subprocess
 
 import pytest
 import yaml
@@ -144,9 +145,12 @@ def test_plan_deploy_writes_all_three_engines_for_every_chosen_configuration(tmp
         if d["engines"]["trtllm"]["runnable"]:
             extra = yaml.safe_load((sub / "trtllm-extra.yaml").read_text())
             assert yaml_keys(extra) <= set(engine_catalog()["trtllm"]["documented_yaml_keys"])
+        for script in sub.glob("*.sh"):       # the shell reads every script without a syntax error
+            assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0, script
         with open(sub / "replicas.csv") as f:
             rows = list(csv.DictReader(f))
-        assert len(rows) == d["replicas"]
+        assert len(rows) == d["replicas"] and list(rows[0]) == ["replica", "unit", "unit_gpus", "host", "devices",
+                                                                 "port"]
         check_documented(d)
     # the b200 deployment (FP4) is runnable on every engine; the MI300X one would not be on TensorRT-LLM
     assert any(d["hardware"] == "b200" and all(s["runnable"] for s in d["engines"].values()) for d in deps)
@@ -179,7 +183,7 @@ def test_replicas_of_all_deployments_fill_exactly_the_units_the_plan_buys(name):
         for d in (d for d in deps if d["hardware"] == hw):
             assert len(d["replica_rows"]) == d["replicas"]
             for row in d["replica_rows"]:
-                lo, _, hi = row["gpus"].partition("-")
+                lo, _, hi = row["unit_gpus"].partition("-")
                 gpus = set(range(int(lo), int(hi or lo) + 1))
                 units = row["unit"].split("-")
                 for k in range(int(units[0]), int(units[-1]) + 1):
@@ -215,3 +219,15 @@ def test_deploy_into_a_file_is_refused_before_solving(tmp_path, capsys):
     f.write_text("x")
     assert main(["plan", "chat-mixed-fleet", "-q", "--deploy", str(f)]) == 2
     assert "--deploy" in capsys.readouterr().err
+
+
+def test_replicas_on_a_rack_run_on_its_four_gpu_trays():
+    deps = [deployment(alloc(workload="w", model="gpt-oss-120b", hardware="gb200-nvl72", precision="fp4",
+                             mode="dep", tp=g, ep=g, replicas=n, gpus=g * n), CHAT) for g, n in ((8, 1), (4, 17))]
+    from optimizer.deploy import assign_units
+
+    assign_units(deps)
+    big, small = deps[0]["replica_rows"][0], deps[1]["replica_rows"]
+    assert (big["unit"], big["unit_gpus"], big["host"], big["devices"]) == ("0", "0-7", "0-1", "0,1,2,3")
+    assert [r["host"] for r in small] == [str(h) for h in range(2, 18)] + ["18"]    # the 18th goes to rack 1
+    assert {r["devices"] for r in small} == {"0,1,2,3"} and small[-1]["unit"] == "1"
