@@ -13,8 +13,8 @@ import numpy as np
 from problems import Problem, get_model
 
 from .layout import AXES, FRONTIER_AXES, HW_FIELDS, SLAB_AXES, WM_FIELDS
-from .tables import (Calibration, default_calibration, economics_kwargs, hardware_row, model_row,
-                     search_axis_values)
+from .tables import (Calibration, default_calibration, economics_kwargs, hardware_row, load_calibration,
+                     model_row, search_axis_values)
 
 
 @dataclass
@@ -119,7 +119,7 @@ class ConfigSpace:
 def build_space(problem: Problem, calib: Calibration | None = None, *, workloads=None,
                 hardware=None, batches=None) -> ConfigSpace:
     """The configuration space of ``problem`` (optionally restricted to some workloads/hardware)."""
-    calib = calib or default_calibration()
+    calib = calib or (load_calibration(problem.calibration) if problem.calibration else default_calibration())
     wls = [w for w in problem.workloads if workloads is None or w.name in workloads]
     pairs, rows = [], []
     for w in wls:
@@ -128,16 +128,16 @@ def build_space(problem: Problem, calib: Calibration | None = None, *, workloads
             r = model_row(get_model(mid), w.input_tokens, w.output_tokens, w.cached_input_fraction,
                           w.sla.ttft_s, w.sla.min_output_tok_s_per_user)
             rows.append([r[f] for f in WM_FIELDS])
-    hws = [h for h in problem.hardware if hardware is None or h.id in hardware]
+    hws = [h for h in problem.hardware if hardware is None or h.key in hardware]
     hw_rows, fams = [], []
     econ = economics_kwargs(problem.economics)
     for h in hws:
         spec = h.spec()
-        r = hardware_row(spec, calib, **econ)
+        r = hardware_row(spec, calib, **dict(econ, pricing=h.pricing_for(problem.economics)))
         hw_rows.append([r[f] for f in HW_FIELDS])
         fams.append(spec.family)
     return ConfigSpace(
-        wm_pairs=pairs, hardware=[h.id for h in hws], values=search_axis_values(problem.search, batches),
+        wm_pairs=pairs, hardware=[h.key for h in hws], values=search_axis_values(problem.search, batches),
         wm_table=np.array(rows, dtype=np.float64).reshape(len(rows), len(WM_FIELDS)),
         hw_table=np.array(hw_rows, dtype=np.float64).reshape(len(hw_rows), len(HW_FIELDS)),
         hw_families=fams,

@@ -9,8 +9,19 @@ their values and re-solves (``enforce_dpp=True``).
     min_cost:      min sum_c cost_c x_c            s.t. served_w >= demand_w
     max_margin:    max sum_w value_w tok(s_w) - sum_c cost_c x_c,  s_w <= served_w, s_w <= demand_w
     max_tokens_per_watt: max sum_w tok(s_w) - eps * cost,          s_w <= served_w, s_w <= demand_w
-    and for all:   sum_{c on h} gpus_c x_c <= avail_h     sum_c kw_c x_c <= power cap
-                   sum_c cost_c x_c <= budget             sum_c gpus_c x_c <= max_gpus
+    and for all:   u_h >= 0 integer units (nodes, racks, cards) of hardware h, of U_h GPUs each
+                   sum_{c on h} P_c x_c <= K_h u_h        replicas packed whole into units (below)
+                   U_h u_h <= avail_h                     sum_h U_h u_h <= max_gpus
+                   kw . x + idle_kw . idle <= power cap   cost . x + rate . idle <= budget
+    where idle_h = U_h u_h - sum_{c on h} gpus_c x_c are bought GPUs no replica uses: they cost their
+    hardware rate and draw idle power.
+
+Packing: a replica of g <= U GPUs takes one of k = floor(U/g) slots of a unit, a larger one
+ceil(g/U) whole units. With K_h the lcm of the k's, P_c = K_h / k_c (or K_h ceil(g/U)) keeps the
+coefficients integer. The constraint is exact for power-of-two replica sizes (the search's tensor
+parallel degrees): placing replicas largest first, a unit that refuses a replica of g GPUs holds
+floor(U/g) g GPUs of replicas of g or more, whose slot shares sum to at least one unit, so the
+units the constraint allows always suffice.
 
 The LP relaxation of the same model gives the marginal values (duals).
 """
@@ -110,6 +121,31 @@ def allocation_matrices(candidates: list[dict], workloads: list[dict], hardware:
     return A_w, A_h, gpus, kw
 
 
+def unit_matrices(candidates: list[dict], hardware: list[str]):
+    """Packing data: (P, K, U, idle_kw) with ``P`` (hardware x candidates) integer slot weights,
+    ``K`` slots per unit, ``U`` GPUs per unit and ``idle_kw`` all-in kW of one idle GPU, per hardware.
+
+    Candidates carry ``unit_gpus`` and ``idle_kw_per_gpu``; without them a unit is one GPU drawing
+    nothing when idle (hand-built tables in tests).
+    """
+    hi = {h: i for i, h in enumerate(hardware)}
+    U = np.ones(len(hardware), dtype=np.int64)
+    idle = np.zeros(len(hardware))
+    for c in candidates:
+        U[hi[c["hardware"]]] = int(c.get("unit_gpus", 1))
+        idle[hi[c["hardware"]]] = float(np.nan_to_num(c.get("idle_kw_per_gpu", 0.0)))
+    K = np.ones(len(hardware), dtype=np.int64)
+    for c in candidates:
+        h, g = hi[c["hardware"]], int(c["gpus_per_replica"])
+        if g <= U[h]:
+            K[h] = np.lcm(K[h], U[h] // g)
+    P = np.zeros((len(hardware), len(candidates)))
+    for j, c in enumerate(candidates):
+        h, g = hi[c["hardware"]], int(c["gpus_per_replica"])
+        P[h, j] = K[h] // (U[h] // g) if g <= U[h] else K[h] * -(-g // U[h])
+    return P, K.astype(float), U.astype(float), idle
+
+
 class Allocator:
     """The allocation model for one candidate table, reusable across parameter values."""
 
@@ -126,6 +162,8 @@ class Allocator:
         n, nw, nh = len(candidates), len(workloads), len(hardware)
         A_w, A_h, gpus, kw = allocation_matrices(candidates, workloads, hardware)
         self.A_w, self.A_h, self.gpus, self.kw = A_w, A_h, gpus, kw
+        P, K, U, idle_kw = unit_matrices(candidates, hardware)
+        self.P, self.K, self.U, self.idle_kw = P, K, U, idle_kw
         # tokens/s of output per unit of served capacity, per workload
         self.tok_per_unit = np.array([w["output_tok_per_unit"] for w in workloads], dtype=float)
 
@@ -137,15 +175,21 @@ class Allocator:
         self.avail = cp.Parameter(nh, nonneg=True, name="available_gpus")
         self.max_gpus = cp.Parameter(nonneg=True, name="max_gpus")
         self.value = cp.Parameter(nw, nonneg=True, name="value_usd_per_hour_per_unit")
-        x = self.x
+        self.floor = cp.Parameter(nw, nonneg=True, name="served_floor")
+        self.rate = cp.Parameter(nh, nonneg=True, name="hardware_usd_per_gpu_hour")
+        self.u = cp.Variable(nh, integer=integer, name="units")
+        x, u = self.x, self.u
         served = A_w @ x
+        idle = cp.multiply(U, u) - A_h @ x          # bought GPUs no replica uses
         cons = {}
         cons["nonneg"] = x >= 0
-        cons["avail"] = A_h @ x <= self.avail
-        cons["power"] = kw @ x <= self.power_cap_kw
-        cons["budget"] = self.cost @ x <= self.budget
-        cons["max_gpus"] = gpus @ x <= self.max_gpus
-        total_cost = self.cost @ x
+        cons["units_nonneg"] = u >= 0
+        cons["packing"] = P @ x <= cp.multiply(K, u)
+        cons["avail"] = cp.multiply(U, u) <= self.avail
+        cons["power"] = kw @ x + idle_kw @ idle <= self.power_cap_kw
+        total_cost = self.cost @ x + self.rate @ idle
+        cons["budget"] = total_cost <= self.budget
+        cons["max_gpus"] = U @ u <= self.max_gpus
         if objective == "min_cost":
             cons["demand"] = served >= self.demand
             obj = cp.Minimize(total_cost)
@@ -154,6 +198,8 @@ class Allocator:
             self.s = cp.Variable(nw, nonneg=True, name="served")
             cons["served_cap"] = self.s <= served
             cons["demand"] = self.s <= self.demand
+            # require_full_service sets the floor to the demand; otherwise it is 0 and never binds
+            cons["full_service"] = served >= self.floor
             if objective == "max_margin":
                 obj = cp.Maximize(self.value @ self.s - total_cost)
             else:  # max tokens under the power cap; a tiny cost term breaks ties toward cheap plans
@@ -162,8 +208,14 @@ class Allocator:
         self.cons = cons
         self.problem = cp.Problem(obj, list(cons.values()))
 
-    def set_params(self, demand, cost, power_cap_kw=None, budget=None, avail=None, max_gpus=None, value=None):
+    def set_params(self, demand, cost, power_cap_kw=None, budget=None, avail=None, max_gpus=None, value=None,
+                   full_service=False, gpu_rate=None):
+        """Parameter values; ``full_service`` makes every objective serve all demand (as min_cost does);
+        ``gpu_rate`` is each hardware's USD per GPU-hour, charged for bought GPUs no replica uses."""
         self.demand.value = np.asarray(demand, dtype=float)
+        self.rate.value = (np.zeros(len(self.hardware)) if gpu_rate is None
+                           else np.asarray(gpu_rate, dtype=float))
+        self.floor.value = self.demand.value.copy() if full_service else np.zeros(len(self.workloads))
         self.cost.value = np.asarray(cost, dtype=float)
         self.power_cap_kw.value = float(power_cap_kw) if power_cap_kw is not None else BIG
         self.budget.value = float(budget) if budget is not None else BIG
@@ -221,16 +273,29 @@ class Allocator:
         return SolveResult(status, x, None if obj is None else float(obj), dt, gap, message=msg,
                            dual_bound=bound if status in ("optimal", "time_limit") else None)
 
+    def units_for(self, x) -> np.ndarray:
+        """The fewest whole units of each hardware that hold plan ``x``'s replicas."""
+        return np.ceil(self.P @ np.round(x) / self.K - 1e-9).clip(min=0)
+
+    def idle_gpus(self, x) -> np.ndarray:
+        """Bought GPUs of each hardware that no replica of plan ``x`` uses (whole units)."""
+        return self.U * self.units_for(x) - self.A_h @ np.round(x)
+
+    def plan_cost(self, x) -> float:
+        """USD per hour of plan ``x`` at the current prices: replicas plus idle GPUs of bought units."""
+        return float(self.cost.value @ x + self.rate.value @ self.idle_gpus(x))
+
     def satisfies(self, x, tol: float = 1e-6) -> bool:
-        """Does ``x`` meet every constraint at the current parameter values?"""
-        gpus = self.gpus
-        cost = self.cost.value @ x
-        ok = (np.all(self.A_h @ x <= self.avail.value * (1 + tol) + tol)
-              and self.kw @ x <= self.power_cap_kw.value * (1 + tol) + tol
+        """Does ``x`` (with the fewest units that hold it) meet every constraint at the current values?"""
+        u = self.units_for(x)
+        cost = self.plan_cost(x)
+        kw = self.kw @ x + self.idle_kw @ self.idle_gpus(x)
+        ok = (np.all(self.U * u <= self.avail.value * (1 + tol) + tol)
+              and kw <= self.power_cap_kw.value * (1 + tol) + tol
               and cost <= self.budget.value * (1 + tol) + tol
-              and gpus @ x <= self.max_gpus.value * (1 + tol) + tol)
-        if self.objective == "min_cost":
-            ok = ok and np.all(self.A_w @ x >= self.demand.value * (1 - tol) - tol)
+              and self.U @ u <= self.max_gpus.value * (1 + tol) + tol)
+        floor = self.demand.value if self.objective == "min_cost" else self.floor.value
+        ok = ok and np.all(self.A_w @ x >= floor * (1 - tol) - tol)
         return bool(ok)
 
     def duals(self) -> dict:

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels import build_space, default_calibration, evaluate, evaluate_indices, resolve_backend
+from kernels import (build_space, default_calibration, evaluate, evaluate_indices, load_calibration,
+                     resolve_backend)
 from problems import Problem
 from problems.errors import InputError, UnknownNameError
 
@@ -15,6 +16,8 @@ def _check_problem(func: str, problem) -> None:
     if not isinstance(problem, Problem):
         raise InputError(f"{func}: problem must be a problems.Problem (from problems.load(path_or_name)), "
                          f"got {type(problem).__name__}")
+
+from .candidates import precision_label
 
 
 @dataclass
@@ -55,6 +58,7 @@ def frontier_from_reduction(problem: Problem, red, workload: str | None = None) 
     space = red.space
     n_hw, n_p = len(space.hardware), len(space.precisions)
     fr = Frontier(problem=problem.name, backend=red.backend, elapsed_s=red.elapsed_s)
+    specs = {h.key: h.spec() for h in problem.hardware}
     for w in problem.workloads:
         fr.sla[w.name] = dict(ttft_ms=w.sla.ttft_ms, min_output_tok_s_per_user=w.sla.min_output_tok_s_per_user)
     for wm, (wname, model) in enumerate(space.wm_pairs):
@@ -85,6 +89,7 @@ def frontier_from_reduction(problem: Problem, red, workload: str | None = None) 
                 fr.series.append(dict(
                     workload=wname, model=model, hardware=space.hardware[h],
                     precision=cfgs[0]["precision"],
+                    precision_label=precision_label(cfgs[0]["precision"], specs[space.hardware[h]]),
                     tok_s_per_user=res["output_tok_s_per_user"][sel].tolist(),
                     output_tok_s_per_gpu=res["output_tok_s_per_gpu"][sel].tolist(),
                     total_tok_s_per_gpu=res["total_tok_s_per_gpu"][sel].tolist(),
@@ -148,7 +153,7 @@ def compare(problem: Problem, hardware: list[str], workload: str | None = None, 
     _check_problem("compare", problem)
     if not isinstance(hardware, (list, tuple)) or not all(isinstance(h, str) for h in hardware):
         raise InputError(f"compare: hardware must be a list of hardware ids, got {hardware!r}")
-    known = [h.id for h in problem.hardware]
+    known = [h.key for h in problem.hardware]
     for h in hardware:
         if h not in known:
             raise UnknownNameError(f"hardware {h!r} is not in the problem's hardware list ({', '.join(known)})")
@@ -171,19 +176,21 @@ def compare(problem: Problem, hardware: list[str], workload: str | None = None, 
                                  cost_usd_per_mtok_output=None, tok_per_joule=None, config=None))
                 continue
             s, i = best
-            rows.append(dict(hardware=h, tok_s_per_user=lvl, output_tok_s_per_gpu=s["output_tok_s_per_gpu"][i],
+            rows.append(dict(hardware=h, tok_s_per_user=lvl, model=s["model"],
+                             precision=s.get("precision_label") or s["precision"],
+                             output_tok_s_per_gpu=s["output_tok_s_per_gpu"][i],
                              total_tok_s_per_gpu=s["total_tok_s_per_gpu"][i],
                              cost_usd_per_mtok_output=s["cost_usd_per_mtok_output"][i],
                              tok_per_joule=s["tok_per_joule"][i], ttft_s=s["ttft_s"][i], config=s["configs"][i]))
-    calib = default_calibration()
+    calib = load_calibration(problem.calibration) if problem.calibration else default_calibration()
     assumptions = dict(
         workload=dict(model=", ".join(w.candidate_models()), input_tokens=w.input_tokens,
                       output_tokens=w.output_tokens, cached_input_fraction=w.cached_input_fraction),
         precisions=list(problem.search.precisions), tensor_parallel=list(problem.search.tensor_parallel),
         pricing=problem.economics.pricing,
-        prices_usd_per_gpu_hour={h.id: h.spec().price_usd_per_hour for h in problem.hardware if h.id in hardware},
-        calibration={h.id: dict(group=calib.group_of(h.spec().family), **calib.for_hardware(h.id, h.spec().family))
-                     for h in problem.hardware if h.id in hardware},
+        prices_usd_per_gpu_hour={h.key: h.spec().price_usd_per_hour for h in problem.hardware if h.key in hardware},
+        calibration={h.key: dict(group=calib.group_of(h.spec().family), **calib.for_hardware(h.id, h.spec().family))
+                     for h in problem.hardware if h.key in hardware},
         calibration_fitted=calib.meta.get("fitted"),
     )
     return Comparison(problem=problem.name, workload=wname, hardware=list(hardware), levels=list(levels),

@@ -8,14 +8,36 @@ from kernels import ConfigSpace, evaluate_indices
 from kernels.serving import ttft_under_load
 from problems import Problem
 
+from .deploy import configuration_words
+
 CANDIDATE_COLUMNS = (
-    "candidate", "workload", "model", "hardware", "precision", "tp", "ep", "mode", "speculative",
+    "candidate", "workload", "model", "hardware", "hardware_id", "pricing", "configuration", "precision", "precision_label", "tp", "ep", "mode", "speculative",
     "concurrency", "gpus_per_replica", "capacity_per_replica", "capacity_unit",
     "cost_usd_per_hour_per_replica", "power_kw_per_replica", "ttft_s", "tpot_s",
     "output_tok_s_per_user", "output_tok_s_per_gpu", "total_tok_s_per_gpu",
     "requests_per_s_per_replica", "cost_usd_per_mtok_output", "cost_usd_per_mtok_blended",
-    "tok_per_joule", "memory_gb_per_gpu", "output_tok_s_per_replica", "config_index",
+    "tok_per_joule", "memory_gb_per_gpu", "output_tok_s_per_replica", "unit_gpus", "idle_kw_per_gpu",
+    "config_index",
 )
+
+
+def precision_label(precision: str, spec) -> str:
+    """The precision as the hardware runs it: FP8/FP4 weights on hardware without tensor cores for
+    them are weight-only (dequantized to BF16 for the math), e.g. ``fp4 weight-only (W4A16)``."""
+    if precision == "fp8" and not spec.has_fp8:
+        return "fp8 weight-only (W8A16)"
+    if precision == "fp4" and not spec.has_fp4:
+        return "fp4 weight-only (W4A16)"
+    return precision
+
+
+def idle_kw_per_gpu(problem: Problem, hw_id: str) -> float:
+    """All-in kW one idle GPU draws (idle fraction of TDP, host overhead, PUE); 0 without a TDP."""
+    s = next(h for h in problem.hardware if h.key == hw_id).spec()
+    e = problem.economics
+    if s.tdp_w is None:
+        return 0.0
+    return s.tdp_w * e.idle_power_fraction * (1.0 + e.host_overhead_fraction) * e.pue / 1000.0
 
 
 def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
@@ -33,9 +55,15 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
     u = problem.economics.max_utilization
     wls = [problem.workload(space.describe(int(i))["workload"]) for i in indices]
     ttft = ttft_under_load(space, indices, res, u, [w.sla.ttft_percentile for w in wls])
+    units = {h.key: h.spec().unit_gpus for h in problem.hardware}
+    idle = {h.key: idle_kw_per_gpu(problem, h.key) for h in problem.hardware}
+    ids = {h.key: h.id for h in problem.hardware}
+    pricing = {h.key: h.pricing_for(problem.economics) for h in problem.hardware}
+    specs = {h.key: h.spec() for h in problem.hardware}
     rows = []
     for k, idx in enumerate(indices):
         d = space.describe(int(idx))
+        d["precision_label"] = precision_label(d["precision"], specs[d["hardware"]])
         w = wls[k]
         if w.sla.ttft_s is not None and not ttft[k] <= w.sla.ttft_s:
             continue
@@ -48,7 +76,8 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
         cost_gpu_h = float(res["cost_usd_per_gpu_hour"][k])
         rows.append(dict(
             candidate=-1, workload=w.name, model=d["model"], hardware=d["hardware"],
-            precision=d["precision"], tp=tp, ep=d["ep"], mode=d["mode"], speculative=d["speculative"],
+            hardware_id=ids[d["hardware"]], pricing=pricing[d["hardware"]],
+            configuration=configuration_words(d), precision=d["precision"], precision_label=d["precision_label"], tp=tp, ep=d["ep"], mode=d["mode"], speculative=d["speculative"],
             concurrency=d["concurrency"], gpus_per_replica=tp, capacity_per_replica=cap,
             capacity_unit=unit, cost_usd_per_hour_per_replica=cost_gpu_h * tp,
             power_kw_per_replica=float(res["power_w_per_gpu"][k]) * tp / 1000.0,
@@ -60,7 +89,8 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
             cost_usd_per_mtok_blended=float(res["cost_usd_per_mtok_blended"][k]),
             tok_per_joule=float(res["tok_per_joule"][k]),
             memory_gb_per_gpu=float(res["memory_bytes_per_gpu"][k]) / 1e9,
-            output_tok_s_per_replica=out_rep, config_index=int(idx)))
+            output_tok_s_per_replica=out_rep, unit_gpus=units[d["hardware"]],
+            idle_kw_per_gpu=idle[d["hardware"]], config_index=int(idx)))
     return rows
 
 

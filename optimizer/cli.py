@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -30,7 +29,30 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)  # messages never wr
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_INFEASIBLE = 0, 1, 2, 3
 BackendOpt = typer.Option("auto", "--backend", help="auto | numpy | numba | cupy | numba-cuda")
-QuietOpt = typer.Option(False, "--quiet", "-q", help="no progress bar, tables only")
+# a flag: metavar " " keeps the help from showing a <bool> value it does not take
+QuietOpt = typer.Option(False, "--quiet", "-q", help="no progress bar, tables only (a flag: no value)", metavar=" ")
+
+
+def _version(value: bool):
+    if value:
+        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+        try:
+            v = version("tokenfleet")
+        except PackageNotFoundError:   # pragma: no cover - running from a checkout that is not installed
+            v = "unknown (not installed)"
+        out.print(f"tokenfleet {v}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version_: bool = typer.Option(False, "--version", callback=_version, is_eager=True, metavar=" ",
+                                        help="print the version and exit")):
+    """Capacity planner for LLM inference fleets: the lowest cost per token under interactivity SLAs."""
+
+
+from .report import PER_ROW_NOTE, calibration_table, marginal_rows, predict_table, print_service  # noqa: E402
+from .report import fmt as _fmt  # noqa: E402
 
 
 class CLIError(InputError):
@@ -39,6 +61,10 @@ class CLIError(InputError):
 
 def _load(path):
     import problems  # noqa: PLC0415
+
+    if path is not None and str(path).lower() in ("true", "false", "yes", "no", "1", "0") and not path.exists():
+        raise CLIError(f"{path}: no such problem file; --quiet (-q) is a flag and takes no value: "
+                       "write `plan PROBLEM -q`")
 
     return problems.load(path if path is not None else problems.DEFAULT_EXAMPLE)
 
@@ -73,16 +99,6 @@ def _progress(quiet: bool, label: str, total: int | None = None):
         yield lambda n=1: p.advance(task, n)
 
 
-def _fmt(v, digits=3):
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "-"
-    if isinstance(v, float):
-        if abs(v) >= 1000:
-            return f"{v:,.0f}"
-        return f"{v:.{digits}g}" if abs(v) < 1 else f"{v:,.{digits - 1}f}" if abs(v) < 100 else f"{v:,.1f}"
-    return str(v)
-
-
 def _space_size(problem) -> int:
     """Configurations in ``problem``'s space, counted without building it."""
     from .limits import configuration_count  # noqa: PLC0415
@@ -115,10 +131,9 @@ def print_plan(plan, console: Console | None = None) -> None:
               "tok/s/user", "$/Mtok out"):
         t.add_column(c, justify="left" if c in ("workload", "model", "hardware", "configuration") else "right")
     for a in plan.allocations:
-        cfg = f"{a['precision']} tp{a['tp']}" + (f" ep{a['ep']}" if a["ep"] > 1 else "") + \
-              f" b{a['concurrency']}" + (" mtp" if a["speculative"] == "mtp" else "")
-        t.add_row(literal(a["workload"]), literal(a["model"]), literal(a["hardware"]), cfg, str(a["replicas"]),
-                  str(a["gpus"]),
+        cfg = a.get("configuration") or ""
+        t.add_row(literal(a["workload"]), literal(a["model"]), literal(a["hardware"]), literal(cfg),
+                  str(a["replicas"]), str(a["gpus"]),
                   _fmt(a["ttft_s"] * 1e3), _fmt(a["output_tok_s_per_user"]), _fmt(a["cost_usd_per_mtok_output"]))
     console.print(t)
     tt = plan.totals
@@ -126,6 +141,14 @@ def print_plan(plan, console: Console | None = None) -> None:
     s.add_column("", justify="left")
     s.add_column("", justify="right")
     s.add_row("GPUs by type", ", ".join(f"{n} {literal(h)}" for h, n in tt["gpus_by_type"].items()))
+    units = tt.get("units_by_type") or {}
+    if units:
+        s.add_row("bought as", ", ".join(f"{u['units']} {u['unit']}{'s' if u['units'] != 1 else ''} of "
+                                         f"{u['gpus_per_unit']} {literal(h)}" if u["gpus_per_unit"] > 1
+                                         else f"{u['units']} single {literal(h)}" for h, u in units.items()))
+        idle = sum(u["gpus_idle"] for u in units.values())
+        if idle:
+            s.add_row("GPUs bought but idle (whole units)", f"{idle:,}")
     s.add_row("cost, $/hour", _fmt(tt["total_cost_usd_per_hour"]))
     s.add_row("power, MW (all-in, x PUE)", _fmt(tt["power_mw"]))
     s.add_row("output tokens/s", _fmt(tt["output_tok_s"]))
@@ -140,28 +163,29 @@ def print_plan(plan, console: Console | None = None) -> None:
     if tt.get("revenue_usd_per_hour"):
         s.add_row("margin, $/hour", _fmt(tt["margin_usd_per_hour"]))
     console.print(s)
-    mv = plan.marginal_values
-    if mv.get("workloads"):
+    console.print(PER_ROW_NOTE, style="dim", markup=False)
+    print_service(plan, console)
+    rows = marginal_rows(plan)
+    if rows:
         m = Table(title="marginal values (LP relaxation)", title_justify="left")
         m.add_column("requirement")
         m.add_column("value", justify="right")
-        for w, d in mv["workloads"].items():
-            m.add_row(f"demand of {literal(w)}", f"${d['marginal_usd_per_mtok']:.4f} per extra Mtok")
-        for h, d in mv.get("hardware", {}).items():
-            if d["usd_per_hour_per_gpu"] > 1e-9:
-                m.add_row(f"one more {literal(h)}", f"saves ${d['usd_per_hour_per_gpu']:.3f}/h")
-        if mv.get("power_usd_per_hour_per_mw"):
-            m.add_row("one more MW", f"${mv['power_usd_per_hour_per_mw']:.2f}/h")
-        if mv.get("budget_per_usd"):
-            m.add_row("one more $/h of budget", f"{mv['budget_per_usd']:.4f}")
+        for r in rows:
+            m.add_row(*r)
         console.print(m)
     sv, b = plan.solver, plan.backend
     console.print(f"evaluated {b['configurations']:,} configurations on [bold]{literal(b['name'])}[/] in "
                   f"{b['evaluate_s']:.3f} s; {sv['candidates']} candidates ({sv['candidates_before_pruning']} "
                   f"before dominance pruning); HiGHS {sv['status']}, gap {_fmt(sv.get('mip_gap'))}, "
                   f"{sv.get('solve_s', 0):.3f} s")
+    cal = b.get("calibration") or {}
+    if cal:
+        console.print(f"calibration: {cal['file']}" + (f" (fitted {cal['fitted']})" if cal.get("fitted") else ""),
+                      markup=False)
     if plan.message:
         console.print(f"[yellow]{literal(plan.message)}[/]")
+    for w in plan.warnings:
+        console.print(f"warning: {w}", style="yellow", markup=False)
 
 
 @app.command()
@@ -170,7 +194,12 @@ def plan(problem: Optional[Path] = typer.Argument(None, help="problem file or bu
          json_out: Optional[Path] = typer.Option(None, "--json", help="write the plan as JSON ('-' for stdout)"),
          csv_dir: Optional[Path] = typer.Option(None, "--csv", help="write candidates/allocations/workloads CSVs here"),
          plot: Optional[Path] = typer.Option(None, "--plot", help="write a frontier chart (PNG) with the chosen points"),
+         deploy: Optional[Path] = typer.Option(None, "--deploy", help="write vLLM, SGLang and TensorRT-LLM launch "
+                                                                     "settings for each chosen configuration here"),
          backend: str = BackendOpt, time_limit: float = typer.Option(30.0, "--time-limit", help="MILP time limit, s"),
+         full_service: bool = typer.Option(False, "--require-full-service", metavar=" ",
+                                           help="serve every workload's whole demand under any objective "
+                                                "(as constraints.require_full_service: true)"),
          quiet: bool = QuietOpt):
     """Solve a fleet problem and print the plan."""
     import optimizer  # noqa: PLC0415
@@ -178,7 +207,14 @@ def plan(problem: Optional[Path] = typer.Argument(None, help="problem file or bu
     from .outputs import write_text  # noqa: PLC0415
 
     _check_outputs(problem, json_out, csv_dir, plot)
+    if deploy is not None:
+        from .outputs import check_output  # noqa: PLC0415
+
+        check_output(deploy, "--deploy", directory=True)
     prob = _load(problem)
+    if full_service:
+        prob = prob.model_copy(update=dict(
+            constraints=prob.constraints.model_copy(update=dict(require_full_service=True))))
     with _progress(quiet, "evaluating configurations", _space_size(prob)) as tick:
         p = optimizer.solve(prob, backend=backend, time_limit_s=time_limit, progress=tick)
     to_stdout_json = json_out is not None and str(json_out) == "-"
@@ -190,10 +226,21 @@ def plan(problem: Optional[Path] = typer.Argument(None, help="problem file or bu
     if csv_dir is not None:
         _write_csvs(p, csv_dir)
     if not p.is_feasible:
+        for w in p.warnings:
+            err.print(f"warning: {w}", style="yellow", markup=False)
         what = "infeasible" if p.status == "infeasible" else f"no plan ({p.status})"
         raise InfeasibleError(f"{prob.name}: {what}: {p.message}")
     if not to_stdout_json:
         print_plan(p)
+    else:   # the JSON holds them too; the terminal still says what the plan leaves out
+        for w in p.warnings:
+            err.print(f"warning: {w}", style="yellow", markup=False)
+    if deploy is not None:
+        from .deploy import write_deployments  # noqa: PLC0415
+
+        paths = write_deployments(p, deploy)
+        if not to_stdout_json:
+            out.print(f"wrote {len(paths)} deployment files to {deploy} (see {paths[0]})")
     if plot is not None:
         from .analysis import frontier_from_reduction  # noqa: PLC0415
         from .plots import plot_frontier  # noqa: PLC0415
@@ -235,9 +282,9 @@ def _write_csvs(p, d: Path) -> None:
 # ----------------------------------------------------------------------------------- frontier
 @app.command()
 def frontier(problem: Path = typer.Argument(..., help="problem file or bundled example name"),
-             workload: Optional[str] = typer.Option(None, "--workload", "-w"),
+             workload: Optional[str] = typer.Option(None, "--workload", "-w", help="one workload's name (default: all)"),
              plot: Optional[Path] = typer.Option(None, "--plot", help="PNG path (one per workload if several)"),
-             json_out: Optional[Path] = typer.Option(None, "--json"),
+             json_out: Optional[Path] = typer.Option(None, "--json", help="write the frontier series as JSON here"),
              backend: str = BackendOpt, quiet: bool = QuietOpt):
     """Throughput-vs-interactivity frontier per hardware and precision, and cost per Mtok."""
     import optimizer  # noqa: PLC0415
@@ -256,14 +303,15 @@ def frontier(problem: Path = typer.Argument(..., help="problem file or bundled e
     for w in names:
         t = Table(title=f"frontier: {literal(w)} (best output tok/s per GPU at >= X tok/s per user)",
                   title_justify="left")
-        for c in ("hardware", "precision", "10", "30", "50", "100", "200"):
+        for c in ("model", "hardware", "precision", "10", "30", "50", "100", "200"):
             t.add_column(c, justify="right" if c.isdigit() else "left")
         for s in fr.for_workload(w):
             cells = []
             for lvl in (10, 30, 50, 100, 200):
                 vals = [v for u, v in zip(s["tok_s_per_user"], s["output_tok_s_per_gpu"]) if u >= lvl]
                 cells.append(_fmt(max(vals)) if vals else "-")
-            t.add_row(literal(s["hardware"]), literal(s["precision"]), *cells)
+            t.add_row(literal(s["model"]), literal(s["hardware"]), literal(s.get("precision_label") or s["precision"]),
+                      *cells)
         out.print(t)
     if json_out is not None:
         write_text(json_out, json.dumps(dict(problem=fr.problem, sla=fr.sla, series=fr.series), indent=1), "--json")
@@ -285,9 +333,10 @@ def _check_workload(prob, name):
 @app.command()
 def compare(problem: Path = typer.Argument(..., help="problem file or bundled example name"),
             hardware: str = typer.Option(..., "--hardware", help="comma-separated hardware ids, e.g. h200-sxm,gb300-nvl72"),
-            workload: Optional[str] = typer.Option(None, "--workload", "-w"),
-            plot: Optional[Path] = typer.Option(None, "--plot"),
-            json_out: Optional[Path] = typer.Option(None, "--json"),
+            workload: Optional[str] = typer.Option(None, "--workload", "-w",
+                                                   help="the workload to compare on (default: the first)"),
+            plot: Optional[Path] = typer.Option(None, "--plot", help="write the comparison chart (PNG) here"),
+            json_out: Optional[Path] = typer.Option(None, "--json", help="write rows, ratios and assumptions as JSON here"),
             backend: str = BackendOpt, quiet: bool = QuietOpt):
     """Cost per token and tokens per watt of hardware A vs B across interactivity levels."""
     import optimizer  # noqa: PLC0415
@@ -301,7 +350,7 @@ def compare(problem: Path = typer.Argument(..., help="problem file or bundled ex
     hws = [h.strip() for h in hardware.split(",") if h.strip()]
     if len(hws) < 2:
         raise CLIError("--hardware: give at least two comma-separated hardware ids")
-    known = [h.id for h in prob.hardware]
+    known = [h.key for h in prob.hardware]
     for h in hws:
         if h not in known:
             raise CLIError(f"--hardware: {h!r} is not in {prob.name}'s hardware list ({', '.join(known)})")
@@ -311,7 +360,10 @@ def compare(problem: Path = typer.Argument(..., help="problem file or bundled ex
         c = optimizer.compare(prob, hws, workload=workload, backend=backend)
     t = Table(title=f"compare: {literal(c.workload)} on {literal(' vs '.join(hws))}", title_justify="left")
     t.add_column(">= tok/s/user", justify="right")
+    several = len(prob.workload(c.workload).candidate_models()) > 1   # min_quality: say which model
     for h in hws:
+        if several:
+            t.add_column(f"{literal(h)} model", justify="left")
         t.add_column(f"{literal(h)} tok/s/GPU", justify="right")
         t.add_column(f"{literal(h)} $/Mtok", justify="right")
     t.add_column(f"{literal(hws[-1])}/{literal(hws[0])} $/Mtok advantage", justify="right")
@@ -320,6 +372,8 @@ def compare(problem: Path = typer.Argument(..., help="problem file or bundled ex
         cells = [str(lvl)]
         for h in hws:
             r = next(r for r in c.rows if r["hardware"] == h and r["tok_s_per_user"] == lvl)
+            if several:
+                cells.append(f"{r.get('model') or '-'} {r.get('precision') or ''}".strip())
             cells += [_fmt(r["output_tok_s_per_gpu"]), _fmt(r["cost_usd_per_mtok_output"])]
         cr = ratios[lvl]["cost_ratio"]
         cells.append(f"{cr:.2f}x" if cr else "-")
@@ -337,25 +391,29 @@ def compare(problem: Path = typer.Argument(..., help="problem file or bundled ex
 
 # ------------------------------------------------------------------------------------ predict
 @app.command()
-def predict(hardware: str = typer.Option(..., "--hardware"), model: str = typer.Option(..., "--model"),
-            precision: str = typer.Option("fp8", "--precision"),
+def predict(hardware: str = typer.Option(..., "--hardware", help="catalog hardware id, e.g. h200-sxm"),
+            model: str = typer.Option(..., "--model", help="catalog model id, e.g. llama-3.3-70b"),
+            precision: str = typer.Option("fp8", "--precision", help="bf16 | fp8 | fp4 (weights; KV cache FP8 "
+                                                                     "with fp8/fp4)"),
             tp: Optional[int] = typer.Option(None, "--tp", help="tensor-parallel degree (default: search)"),
             ep: int = typer.Option(1, "--ep", help="1 (pure TP) or equal to --tp (attention DP + EP)"),
             concurrency: Optional[int] = typer.Option(None, "--concurrency", help="default: max-throughput point"),
-            isl: int = typer.Option(1024, "--isl"), osl: int = typer.Option(1024, "--osl"),
-            min_tok_s_user: Optional[float] = typer.Option(None, "--min-tok-s-per-user"),
+            isl: int = typer.Option(1024, "--isl", help="input tokens per request"),
+            osl: int = typer.Option(1024, "--osl", help="output tokens per request"),
+            min_tok_s_user: Optional[float] = typer.Option(None, "--min-tok-s-per-user",
+                                                           help="best batch meeting this interactivity"),
             speculative: str = typer.Option("search", "--speculative", help="off | mtp | search"),
             serving: str = typer.Option("aggregated", "--serving",
                                         help="aggregated | disaggregated | search"),
-            prefill_tp: Optional[int] = typer.Option(None, "--prefill-tp"),
-            prefill_ep: Optional[int] = typer.Option(None, "--prefill-ep"),
-            prefill_replicas: Optional[int] = typer.Option(None, "--prefill-replicas"),
-            decode_tp: Optional[int] = typer.Option(None, "--decode-tp"),
-            decode_ep: Optional[int] = typer.Option(None, "--decode-ep"),
-            decode_replicas: Optional[int] = typer.Option(None, "--decode-replicas"),
+            prefill_tp: Optional[int] = typer.Option(None, "--prefill-tp", help="prefill pool tensor-parallel degree"),
+            prefill_ep: Optional[int] = typer.Option(None, "--prefill-ep", help="prefill pool expert-parallel degree"),
+            prefill_replicas: Optional[int] = typer.Option(None, "--prefill-replicas", help="prefill replicas per deployment"),
+            decode_tp: Optional[int] = typer.Option(None, "--decode-tp", help="decode pool tensor-parallel degree"),
+            decode_ep: Optional[int] = typer.Option(None, "--decode-ep", help="decode pool expert-parallel degree"),
+            decode_replicas: Optional[int] = typer.Option(None, "--decode-replicas", help="decode replicas per deployment"),
             engine: Optional[str] = typer.Option(None, "--engine",
                                                  help="trtllm | vllm | sglang (default: trtllm)"),
-            json_out: bool = typer.Option(False, "--json", help="print JSON")):
+            json_out: bool = typer.Option(False, "--json", help="print JSON", metavar=" ")):
     """Predict one operating point of one model on one hardware type."""
     import optimizer  # noqa: PLC0415
 
@@ -371,26 +429,13 @@ def predict(hardware: str = typer.Option(..., "--hardware"), model: str = typer.
 
         sys.stdout.write(json.dumps(_clean(m.to_dict()), indent=2) + "\n")
         return
-    t = Table(title=f"{literal(model)} on {literal(hardware)}, {literal(precision)}, tp{m.tp} ep{m.ep}, "
-                    f"concurrency {m.concurrency}",
-              title_justify="left", show_header=False)
-    t.add_column("")
-    t.add_column("", justify="right")
-    pools = ("prefill_tp", "prefill_ep", "prefill_replicas", "decode_tp", "decode_ep", "decode_replicas",
-             "kv_transfer_s")
-    for k, v in m.to_dict().items():
-        if k in ("hardware", "model", "precision", "tp", "ep", "concurrency"):
-            continue
-        if m.serving == "aggregated" and k in pools:
-            continue                    # one pool: its layout is in the title
-        t.add_row(k, _fmt(v) if not isinstance(v, (bool, str)) else literal(v))
-    out.print(t)
+    out.print(predict_table(m, model, hardware, precision))
 
 
 # ------------------------------------------------------------------------------------ catalog
 @app.command()
 def catalog(kind: str = typer.Argument("hardware", help="hardware | models"),
-            json_out: bool = typer.Option(False, "--json")):
+            json_out: bool = typer.Option(False, "--json", help="print the catalog as JSON", metavar=" ")):
     """List the sourced hardware or model catalog."""
     import problems  # noqa: PLC0415
 
@@ -402,13 +447,15 @@ def catalog(kind: str = typer.Argument("hardware", help="hardware | models"),
         return
     t = Table(title=f"{kind} catalog", title_justify="left", show_lines=False)
     if kind == "hardware":
-        cols = ("id", "memory GB", "TB/s", "BF16 TF", "FP8 TF", "FP4 TF", "TDP W", "scale-up", "$/h", "source")
+        cols = ("id", "memory GB", "TB/s", "BF16 TF", "FP8 TF", "FP4 TF", "TDP W", "scale-up", "unit GPUs", "$/h",
+                "source")
         for c in cols:
             t.add_column(c, overflow="fold")
         for h in cat.values():
-            t.add_row(literal(h.id), _fmt(h.hbm_gb), _fmt(h.hbm_tb_s), _fmt(h.bf16_dense_tflops),
-                      _fmt(h.fp8_dense_tflops), _fmt(h.fp4_dense_tflops), _fmt(h.tdp_w),
-                      f"{h.scaleup_domain_gpus}x{_fmt(h.scaleup_gb_s_per_gpu)} GB/s", _fmt(h.price_usd_per_hour),
+            t.add_row(literal(h.id), _fmt(h.hbm_gb), _fmt(h.hbm_tb_s), _fmt(h.bf16_dense_tflops), _fmt(h.fp8_dense_tflops),
+                      _fmt(h.fp4_dense_tflops), _fmt(h.tdp_w),
+                      f"{h.scaleup_domain_gpus}x{_fmt(h.scaleup_gb_s_per_gpu)} GB/s", str(h.unit_gpus),
+                      _fmt(h.price_usd_per_hour),
                       literal(h.source[:90] + ("..." if len(h.source) > 90 else "")))
     else:
         cols = ("id", "params B", "active B", "layers", "attention", "MoE", "native", "GPQA-D", "source")
@@ -432,6 +479,10 @@ def validate(problem: Path = typer.Argument(..., help="problem file or bundled e
     n = check_configuration_space(prob)  # no backend chosen: the estimate covers each one
     out.print(f"[green]ok[/]: {literal(prob.name)}: {len(prob.workloads)} workload(s), {len(prob.hardware)} hardware "
               f"type(s), {n:,} configurations, objective {prob.objective}")
+    from problems.plausible import plausibility_warnings  # noqa: PLC0415
+
+    for w in plausibility_warnings(prob):
+        err.print(f"warning: {w}", style="yellow", markup=False)
 
 
 # -------------------------------------------------------------------------------------- sweep
@@ -446,7 +497,7 @@ def sweep(problem: Optional[Path] = typer.Argument(None, help="base problem file
           resume: bool = typer.Option(False, "--resume", help="skip scenarios already in --out"),
           workers: int = typer.Option(0, "--workers", help="local Dask workers (0: run serially here)"),
           scheduler: Optional[str] = typer.Option(None, "--scheduler", help="address of an existing Dask scheduler"),
-          plot: Optional[Path] = typer.Option(None, "--plot"),
+          plot: Optional[Path] = typer.Option(None, "--plot", help="write a cost-per-Mtok chart (PNG) of the sweep"),
           mip_gap: float = typer.Option(1e-4, "--mip-gap", help="relative MILP gap per scenario (recorded per row)"),
           brackets: bool = typer.Option(True, "--brackets/--no-brackets",
                                         help="certify plans between solved prices instead of solving every "
@@ -470,6 +521,35 @@ def sweep(problem: Optional[Path] = typer.Argument(None, help="base problem file
     if plot is not None:
         sw.plot_results(out_path, sp, plot)
         out.print(f"wrote {literal(plot)}")
+
+
+# ---------------------------------------------------------------------------------- calibrate
+@app.command()
+def calibrate(results: list[Path] = typer.Argument(..., help="measurement CSV files and vLLM/SGLang serving-"
+                                                            "benchmark result JSON files"),
+              out_path: Path = typer.Option(Path("calibration.json"), "--out",
+                                            help="calibration file to write (name it in a problem: calibration: PATH)"),
+              hardware: Optional[str] = typer.Option(None, "--hardware", help="hardware of benchmark JSON results"),
+              model: Optional[str] = typer.Option(None, "--model", help="catalog model id, if the results' "
+                                                                        "model name is not a catalog model's repo"),
+              precision: Optional[str] = typer.Option(None, "--precision", help="bf16 | fp8 | fp4, for JSON results"),
+              tp: Optional[int] = typer.Option(None, "--tp", help="tensor-parallel degree of JSON results"),
+              ep: Optional[int] = typer.Option(None, "--ep", help="expert-parallel degree (= --tp: attention DP + EP)"),
+              gpus: Optional[int] = typer.Option(None, "--gpus", help="GPUs behind the benchmarked server "
+                                                                      "(default: --tp)")):
+    """Refit the calibration on your own measurements; print the error before and after per hardware."""
+    from .calibrate import fit_calibration, read_results, save_calibration  # noqa: PLC0415
+
+    from .outputs import check_output  # noqa: PLC0415
+
+    check_output(out_path, "--out", suffixes=(".json",), inputs=results)
+    rows = read_results(results, hardware=hardware, precision=precision, tp=tp, ep=ep, gpus=gpus, model=model)
+    r = fit_calibration(rows)
+    out.print(calibration_table(r))
+    out.print("errors: median of max(pred/meas, meas/pred) - 1; the fit minimizes the rms log error with the "
+              "shipped calibration as a prior", markup=False)
+    save_calibration(r.calibration, out_path, "--out")
+    out.print(f"wrote {out_path}: name it in a problem file as `calibration: {out_path}`", markup=False)
 
 
 # ---------------------------------------------------------------------------------------- main

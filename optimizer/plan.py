@@ -41,6 +41,7 @@ class Plan:
     backend: dict = field(default_factory=dict)
     infeasibility: list = field(default_factory=list)
     message: str = ""
+    warnings: list = field(default_factory=list)   # one line per workload served below its demand
 
     # --- convenience -------------------------------------------------------------------------
     @property
@@ -67,6 +68,13 @@ class Plan:
             raise ImportError("to_dataframe needs pandas (pip install pandas); use to_rows()") from e
         return pd.DataFrame(self.to_rows(table))
 
+    def deployments(self) -> list[dict]:
+        """Launch settings for vLLM, SGLang and TensorRT-LLM per chosen configuration, with the
+        replica count, the hardware and how replicas map onto its units (see :mod:`optimizer.deploy`)."""
+        from .deploy import plan_deployments  # noqa: PLC0415
+
+        return plan_deployments(self)
+
     def to_dict(self) -> dict:
         return _clean(asdict(self))
 
@@ -87,18 +95,20 @@ class Plan:
         t = self.totals
         gpus = ", ".join(f"{n}x {h}" for h, n in t.get("gpus_by_type", {}).items())
         return (f"{self.problem}: {self.status}; {gpus}; ${t['total_cost_usd_per_hour']:.2f}/h; "
-                f"{t.get('power_mw') or 0:.3f} MW; ${t.get('cost_usd_per_mtok_output') or 0:.4f} per Mtok output")
+                f"{t.get('power_mw') or 0:.3f} MW; ${t.get('cost_usd_per_mtok_output') or 0:.4f} per Mtok output"
+                + (f"; {len(self.warnings)} warning(s), see .warnings" if self.warnings else ""))
 
     def _repr_html_(self) -> str:
         from html import escape
 
         rows = "".join(
             f"<tr><td>{escape(a['workload'])}</td><td>{escape(a['model'])}</td><td>{escape(a['hardware'])}</td>"
-            f"<td>{escape(a['precision'])} tp{a['tp']} ep{a['ep']} b{a['concurrency']}</td><td>{a['replicas']}</td>"
+            f"<td>{escape(a.get('configuration') or '')}</td><td>{a['replicas']}</td>"
             f"<td>{a['gpus']}</td><td>{a['cost_usd_per_mtok_output']:.4f}</td></tr>" for a in self.allocations)
+        warn = "".join(f"<li>{escape(w)}</li>" for w in self.warnings)
         return (f"<p><b>{escape(self.summary())}</b></p><table><tr><th>workload</th><th>model</th>"
                 f"<th>hardware</th><th>configuration</th><th>replicas</th><th>GPUs</th><th>$/Mtok out</th></tr>"
-                f"{rows}</table>")
+                f"{rows}</table>" + (f"<p>warnings:</p><ul>{warn}</ul>" if warn else ""))
 
     def __repr__(self) -> str:
         return f"Plan({self.summary()})"

@@ -14,6 +14,23 @@ import matplotlib.pyplot as plt  # noqa: E402
 _MARKERS = {"bf16": "o", "fp8": "s", "fp4": "^"}
 
 
+def _mathsafe(text: str) -> str:
+    """Matplotlib reads text between two $ signs as math: escape them so prices print as written."""
+    return text.replace("$", r"\$")
+
+
+def fmt_number(v) -> str:
+    """A number as a person writes it: 3.975, not 3.9749999999999996 (legends and labels)."""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def precision_label(s: dict) -> str:
+    """A precision as it runs: FP4/FP8 without tensor cores for it is weight-only (W4A16/W8A16)."""
+    return s.get("precision_label") or s["precision"]
+
+
 def _save(fig, path):
     if path is not None:
         from .outputs import replacing  # noqa: PLC0415
@@ -36,11 +53,16 @@ def plot_frontier(fr, workload: str, path=None, chosen=None):
     series = fr.for_workload(workload)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
     hws = sorted({s["hardware"] for s in series})
+    models = sorted({s["model"] for s in series})
     cmap = plt.get_cmap("tab10")
     color = {h: cmap(i % 10) for i, h in enumerate(hws)}
+    styles = ("-", "--", ":", "-.")
+    dash = {m: styles[i % len(styles)] for i, m in enumerate(models)}
     for s in series:
-        label = f"{s['hardware']} {s['precision']}"
-        kw = dict(color=color[s["hardware"]], marker=_MARKERS.get(s["precision"], "o"), ms=4, lw=1.6, label=label)
+        # several models may serve the workload (min_quality): the legend names each one
+        label = (f"{s['model']}: " if len(models) > 1 else "") + f"{s['hardware']} {precision_label(s)}"
+        kw = dict(color=color[s["hardware"]], marker=_MARKERS.get(s["precision"], "o"), ms=4, lw=1.6,
+                  ls=dash[s["model"]], label=label)
         ax1.plot(s["tok_s_per_user"], s["output_tok_s_per_gpu"], **kw)
         ax2.plot(s["tok_s_per_user"], s["cost_usd_per_mtok_output"], **kw)
     sla = fr.sla.get(workload, {})
@@ -52,18 +74,19 @@ def plot_frontier(fr, workload: str, path=None, chosen=None):
         ax.set_xlabel("interactivity: output tokens/s per user")
         if m:
             ax.axvline(m, color="k", ls="--", lw=1, label=f"SLA: >= {m:g} tok/s/user")
-    for c in chosen or []:
+    for i, c in enumerate(chosen or []):
+        lab = "chosen by the plan" if i == 0 else None
         ax1.plot([c["output_tok_s_per_user"]], [c["output_tok_s_per_gpu"]], marker="*", ms=16,
-                 color=color.get(c["hardware"], "k"), mec="k", ls="none")
+                 color=color.get(c["hardware"], "k"), mec="k", ls="none", label=lab, zorder=5)
         ax2.plot([c["output_tok_s_per_user"]], [c["cost_usd_per_mtok_output"]], marker="*", ms=16,
-                 color=color.get(c["hardware"], "k"), mec="k", ls="none")
+                 color=color.get(c["hardware"], "k"), mec="k", ls="none", zorder=5)
     ax1.set_ylabel("output tokens/s per GPU")
     ax2.set_ylabel("cost, USD per million output tokens")
     ax1.legend(fontsize=8, loc="best")
-    models = sorted({s["model"] for s in series})
     ttft = sla.get("ttft_ms")
-    fig.suptitle(f"{fr.problem} / {workload} ({', '.join(models)}): throughput and cost vs interactivity"
-                 + (f"; TTFT SLA {ttft:g} ms (stars: chosen)" if ttft else ""), fontsize=11)
+    fig.suptitle(_mathsafe(f"{fr.problem} / {workload} ({', '.join(models)}): throughput and cost vs interactivity"
+                           + (f"; TTFT SLA {ttft:g} ms" if ttft else "") + ("; stars: chosen" if chosen else "")),
+                 fontsize=11)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -87,8 +110,8 @@ def plot_compare(cmp, path=None):
         ax.legend(fontsize=8)
     a = cmp.assumptions
     prices = ", ".join(f"{h} ${p}/h" for h, p in a.get("prices_usd_per_gpu_hour", {}).items())
-    fig.suptitle(f"{cmp.problem} / {cmp.workload}: {' vs '.join(cmp.hardware)} ({prices}; "
-                 f"precisions {', '.join(a.get('precisions', []))})", fontsize=11)
+    fig.suptitle(_mathsafe(f"{cmp.problem} / {cmp.workload}: {' vs '.join(cmp.hardware)} ({prices}; "
+                           f"precisions {', '.join(a.get('precisions', []))})"), fontsize=11)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -105,7 +128,7 @@ def plot_sweep(rows, axes_names, path=None, title=""):
         rs = sorted(rs, key=lambda r: r[x_name])
         xs = [r[x_name] for r in rs if r.get("cost_usd_per_mtok_output") is not None]
         ys = [r["cost_usd_per_mtok_output"] for r in rs if r.get("cost_usd_per_mtok_output") is not None]
-        lab = f"{axes_names[1]}={key}" if key is not None else "cost per Mtok"
+        lab = f"{axes_names[1]}={fmt_number(key)}" if key is not None else "cost per Mtok"
         line, = ax.plot(xs, ys, marker="o", label=lab)
         for r in rs:
             if r.get("cost_usd_per_mtok_output") is not None and r.get("hardware"):
@@ -115,6 +138,6 @@ def plot_sweep(rows, axes_names, path=None, title=""):
     ax.set_ylabel("USD per million output tokens")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title(title or "sweep: cost per million output tokens (labels: hardware chosen)")
+    ax.set_title(_mathsafe(title or "sweep: cost per million output tokens (labels: hardware chosen)"))
     fig.tight_layout()
     return _save(fig, path)

@@ -11,9 +11,10 @@ from kernels import (Status, build_space, evaluate, evaluate_indices, gpu_hour_p
                      usd_per_hour, usd_per_mtok)
 from problems import Problem, args
 from problems.errors import InputError
+from problems.plausible import plausibility_warnings
 
 from .allocate import Allocator, SolveResult
-from .candidates import candidate_rows, prune_dominated
+from .candidates import candidate_rows, idle_kw_per_gpu, prune_dominated
 from .plan import Plan
 
 
@@ -50,7 +51,7 @@ def prepare(problem: Problem, backend: str = "auto", progress=None, batches=None
     red = evaluate(space, backend=name, progress=progress)
     raw = candidate_rows(problem, space, red.candidate_indices())
     cands = prune_dominated(raw)
-    return Prepared(problem, space, red, cands, len(raw), workload_rows(problem), [h.id for h in problem.hardware])
+    return Prepared(problem, space, red, cands, len(raw), workload_rows(problem), [h.key for h in problem.hardware])
 
 
 def parameter_values(problem: Problem, cands: list[dict], base_problem: Problem | None = None) -> dict:
@@ -62,21 +63,26 @@ def parameter_values(problem: Problem, cands: list[dict], base_problem: Problem 
     base = base_problem or problem
 
     def base_rate(p: Problem, hw_id: str) -> float:
-        s = next(h for h in p.hardware if h.id == hw_id).spec()
-        return gpu_hour_price_usd(s, p.economics.pricing, p.economics.years, missing=0.0)
+        h = next(h for h in p.hardware if h.key == hw_id)
+        return gpu_hour_price_usd(h.spec(), h.pricing_for(p.economics), p.economics.years, missing=0.0)
 
-    delta = {h.id: base_rate(problem, h.id) - base_rate(base, h.id) for h in problem.hardware}
+    delta = {h.key: base_rate(problem, h.key) - base_rate(base, h.key) for h in problem.hardware}
+    # an idle GPU of a bought unit costs its hardware rate, plus its idle power where it is paid apart
+    e = problem.economics
+    gpu_rate = [base_rate(problem, h.key) + (e.electricity_usd_per_kwh * idle_kw_per_gpu(problem, h.key)
+                                             if h.pricing_for(e) == "own" or not e.electricity_included_in_rent
+                                             else 0.0) for h in base.hardware]
     cost = np.array([max(c["cost_usd_per_hour_per_replica"] + delta.get(c["hardware"], 0.0) * c["gpus_per_replica"], 0.0)
                      for c in cands])
     demand = np.array([w.demand_value for w in problem.workloads])
     value = np.array([usd_per_hour(w.value_usd_per_mtok or 0.0, w.output_tok_per_unit) for w in problem.workloads])
     c = problem.constraints
     # inventory in the allocation's hardware order (the base problem's)
-    available = {h.id: h.available for h in problem.hardware}
+    available = {h.key: h.available for h in problem.hardware}
     return dict(demand=demand, cost=cost,
                 power_cap_kw=c.power_cap_mw * 1000.0 if c.power_cap_mw else None,
-                budget=c.budget_usd_per_hour, avail=[available[h.id] for h in base.hardware],
-                max_gpus=c.max_gpus, value=value)
+                budget=c.budget_usd_per_hour, avail=[available[h.key] for h in base.hardware],
+                max_gpus=c.max_gpus, value=value, full_service=c.require_full_service, gpu_rate=gpu_rate)
 
 
 def solve(problem: Problem, backend: str = "auto", *, time_limit_s: float = 30.0,
@@ -143,10 +149,14 @@ def solve_prepared(prep: Prepared, problem: Problem, alloc: Allocator | None, *,
     found (a sweep's certified bracket) instead of a MILP solved here."""
     t_start = t_start or time.perf_counter()
     red = prep.reduction
+    from .calibrate import calibration_info  # noqa: PLC0415
+
     backend_info = dict(name=red.backend, evaluate_s=red.elapsed_s, compile_s=red.compile_s,
-                        configurations=red.n_evaluated, fit=red.n_fit, meet_sla=red.n_meet)
+                        configurations=red.n_evaluated, fit=red.n_fit, meet_sla=red.n_meet,
+                        calibration=calibration_info(problem))
     plan = Plan(problem=problem.name, objective=problem.objective, status="infeasible",
-                candidates=prep.candidates, workloads=[], backend=backend_info)
+                candidates=prep.candidates, workloads=[], backend=backend_info,
+                warnings=plausibility_warnings(problem))
     # workloads with no candidate at all: their SLA is out of reach
     served_by = {c["workload"] for c in prep.candidates}
     missing = [w for w in problem.workloads if w.name not in served_by]
@@ -188,6 +198,11 @@ def solve_prepared(prep: Prepared, problem: Problem, alloc: Allocator | None, *,
     return plan
 
 
+def unit_word(gpus_per_unit: int) -> str:
+    """What one buyable unit of this size is called."""
+    return "GPU" if gpus_per_unit == 1 else "rack" if gpus_per_unit >= 32 else "node"
+
+
 def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np.ndarray) -> None:
     cands = prep.candidates
     cost = params["cost"]
@@ -205,29 +220,55 @@ def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np
         cost_total += n * cost[j]
         power_kw += n * c["power_kw_per_replica"]
         allocs.append(dict(workload=c["workload"], candidate=c["candidate"], replicas=n, model=c["model"],
-                           hardware=c["hardware"], precision=c["precision"], tp=c["tp"], ep=c["ep"],
+                           hardware=c["hardware"], hardware_id=c.get("hardware_id", c["hardware"]),
+                           pricing=c.get("pricing"), configuration=c["configuration"], precision=c["precision"],
+                           precision_label=c.get("precision_label", c["precision"]),
+                           unit_gpus=c.get("unit_gpus", 1),
+                           mode=c["mode"], tp=c["tp"], ep=c["ep"],
                            speculative=c["speculative"], concurrency=c["concurrency"], gpus=g,
                            capacity=n * c["capacity_per_replica"], capacity_unit=c["capacity_unit"],
                            cost_usd_per_hour=n * cost[j], power_kw=n * c["power_kw_per_replica"],
                            ttft_s=c["ttft_s"], output_tok_s_per_user=c["output_tok_s_per_user"],
                            output_tok_s_per_gpu=c["output_tok_s_per_gpu"],
                            cost_usd_per_mtok_output=c["cost_usd_per_mtok_output"]))
+    # whole units (nodes, racks, cards): their idle GPUs cost their rate and draw idle power
+    from .allocate import unit_matrices  # noqa: PLC0415
+
+    P, K, U, idle_kw = unit_matrices(cands, prep.hardware)
+    xr = np.round(np.asarray(x, dtype=float)).clip(min=0)
+    units = np.ceil(P @ xr / K - 1e-9).clip(min=0)
+    used = np.array([gpus_by_type.get(h, 0) for h in prep.hardware], dtype=float)
+    idle = U * units - used
+    rate = np.asarray(params.get("gpu_rate") or np.zeros(len(prep.hardware)), dtype=float)
+    cost_total += float(rate @ idle)
+    power_kw += float(idle_kw @ idle)
+    bought = {h: int(U[i] * units[i]) for i, h in enumerate(prep.hardware) if units[i] > 0}
+    unit_rows = {h: dict(units=int(units[i]), gpus_per_unit=int(U[i]), unit=unit_word(int(U[i])),
+                         gpus_bought=int(U[i] * units[i]), gpus_in_use=int(used[i]), gpus_idle=int(idle[i]))
+                 for i, h in enumerate(prep.hardware) if units[i] > 0}
     wrows, out_tok, tot_tok = [], 0.0, 0.0
     for w, wr in zip(problem.workloads, prep.workloads):
         served = min(cap_w[w.name], w.demand_value)
         o = served * w.output_tok_per_unit
         out_tok += o
         tot_tok += o * (1.0 + w.input_tokens / w.output_tokens)
+        share = served / w.demand_value if w.demand_value > 0 else 1.0
         wrows.append(dict(workload=w.name, demand=w.demand_value, capacity_unit=w.capacity_unit,
-                          served=served, capacity=cap_w[w.name], output_tok_s=o,
+                          served=served, served_share=share, unserved=w.demand_value - served,
+                          capacity=cap_w[w.name], output_tok_s=o,
                           models=wr["models"], sla_ttft_ms=w.sla.ttft_ms,
-                          sla_min_output_tok_s_per_user=w.sla.min_output_tok_s_per_user))
+                          sla_min_output_tok_s_per_user=w.sla.min_output_tok_s_per_user,
+                          input_tokens=w.input_tokens, output_tokens=w.output_tokens,
+                          cached_input_fraction=w.cached_input_fraction,
+                          warning=_shortfall_warning(problem, w, served, share)))
     power_known = all(np.isfinite(c["power_kw_per_replica"]) for c in cands)
     plan.allocations = allocs
     plan.workloads = wrows
+    plan.warnings += [r["warning"] for r in wrows if r["warning"]]
     plan.totals = dict(
-        total_cost_usd_per_hour=cost_total, gpus_by_type=dict(sorted(gpus_by_type.items())),
-        total_gpus=int(sum(gpus_by_type.values())),
+        total_cost_usd_per_hour=cost_total, gpus_by_type=dict(sorted(bought.items())),
+        total_gpus=int(sum(bought.values())), gpus_in_use=int(used.sum()),
+        units_by_type=dict(sorted(unit_rows.items())),
         power_mw=power_kw / 1000.0 if power_known else None,
         output_tok_s=out_tok, total_tok_s=tot_tok,
         cost_usd_per_mtok_output=usd_per_mtok(cost_total, out_tok) if out_tok > 0 else None,
@@ -250,45 +291,74 @@ def _bands(allocs, problem: Problem, cost_total: float, out_tok: float) -> dict:
     """
     from kernels.predict import bands_for  # noqa: PLC0415
     from kernels import default_calibration  # noqa: PLC0415
-    from problems import get_hardware  # noqa: PLC0415
+    from kernels import usd_per_mtok  # noqa: PLC0415
 
     calib = default_calibration()
+    family = {h.key: h.spec().family for h in problem.hardware}   # allocations name entries by key
     sla = {w.name: w.sla.min_output_tok_s_per_user for w in problem.workloads}
     g10 = g90 = c10 = c90 = 0.0
     for a in allocs:
         kind = "interactivity" if sla.get(a["workload"]) else "max_throughput"
-        q = bands_for(calib, get_hardware(a["hardware"]).family, calib.default_engine, kind).get("throughput")
+        q = bands_for(calib, family[a["hardware"]], calib.default_engine, kind).get("throughput")
         lo, hi = (np.exp(q[0]), np.exp(q[1])) if q else (np.nan, np.nan)
         a["gpus_p10"], a["gpus_p90"] = a["gpus"] * lo, a["gpus"] * hi
         g10, g90 = g10 + a["gpus_p10"], g90 + a["gpus_p90"]
         c10, c90 = c10 + a["cost_usd_per_hour"] * lo, c90 + a["cost_usd_per_hour"] * hi
-    mtok_h = out_tok * 3600.0 / 1e6
     return dict(total_gpus_p10=g10, total_gpus_p90=g90,
-                cost_usd_per_mtok_output_p10=c10 / mtok_h if mtok_h > 0 else None,
-                cost_usd_per_mtok_output_p90=c90 / mtok_h if mtok_h > 0 else None)
+                cost_usd_per_mtok_output_p10=usd_per_mtok(c10, out_tok) if out_tok > 0 else None,
+                cost_usd_per_mtok_output_p90=usd_per_mtok(c90, out_tok) if out_tok > 0 else None)
+
+
+# a workload counts as served when the shortfall is below this share of its demand (solver tolerance)
+SERVED_TOL = 1e-6
+
+
+def _shortfall_warning(problem: Problem, w, served: float, share: float) -> str:
+    """One line saying what a plan leaves out of workload ``w``'s demand ('' when fully served)."""
+    if share >= 1.0 - SERVED_TOL:
+        return ""
+    unit = "output tok/s" if w.capacity_unit == "output_tok_s" else "requests/s"
+    why = {"max_tokens_per_watt": "the power cap is spent where it yields the most tokens",
+           "max_margin": "serving more would cost more than it earns"}.get(problem.objective, "")
+    return (f"workload {w.name!r} served {share:.1%} of its demand: {served:,.0f} of "
+            f"{w.demand_value:,.0f} {unit}, {w.demand_value - served:,.0f} {unit} unserved"
+            + (f" ({problem.objective}: {why}; constraints.require_full_service: true or "
+               f"--require-full-service asks for all of it)" if why else ""))
 
 
 def _marginal_values(prep: Prepared, problem: Problem, params: dict) -> dict:
-    """Shadow prices from the LP relaxation of the same allocation."""
+    """Shadow prices from the LP relaxation of the same allocation, in the objective's own unit.
+
+    ``objective_unit`` is ``usd_per_hour`` (min_cost: cost saved; max_margin: margin gained) or
+    ``output_tok_s`` (max_tokens_per_watt: output tokens/s gained); the keys carry it too.
+    """
     lp = Allocator(prep.candidates, prep.workloads, prep.hardware, problem.objective, integer=False)
     lp.set_params(**params)
     r = lp.solve(time_limit_s=30.0)
     if r.status != "optimal":
         return dict(status=f"LP relaxation {r.status}")
     d = lp.duals()
-    out = dict(status="optimal", lp_objective=r.objective, lp_solve_s=r.solve_s, workloads={}, hardware={})
+    tokens = problem.objective == "max_tokens_per_watt"
+    out = dict(status="optimal", objective_unit="output_tok_s" if tokens else "usd_per_hour",
+               lp_objective=r.objective, lp_solve_s=r.solve_s, workloads={}, hardware={})
     for i, w in enumerate(problem.workloads):
-        lam = float(d["demand"][i]) if d["demand"] is not None else float("nan")
-        usd_h_per_tok_s = abs(lam) / w.output_tok_per_unit
+        lam = abs(float(d["demand"][i])) if d["demand"] is not None else float("nan")
+        if tokens:   # output tok/s gained per extra unit of demand
+            out["workloads"][w.name] = dict(output_tok_s_per_unit=lam, capacity_unit=w.capacity_unit)
+            continue
+        usd_h_per_tok_s = lam / w.output_tok_per_unit
         out["workloads"][w.name] = dict(
-            usd_per_hour_per_unit=abs(lam), capacity_unit=w.capacity_unit,
+            usd_per_hour_per_unit=lam, capacity_unit=w.capacity_unit,
             usd_per_hour_per_mtok_s=usd_h_per_tok_s * 1e6,
             marginal_usd_per_mtok=usd_per_mtok(usd_h_per_tok_s, 1.0))
+    gpu_key = "output_tok_s_per_gpu" if tokens else "usd_per_hour_per_gpu"
     for i, h in enumerate(prep.hardware):
         v = float(d["avail"][i]) if d["avail"] is not None else float("nan")
-        out["hardware"][h] = dict(usd_per_hour_per_gpu=abs(v))
-    out["power_usd_per_hour_per_mw"] = abs(float(d["power"][0])) * 1000.0 if d["power"] is not None else None
-    out["budget_per_usd"] = abs(float(d["budget"][0])) if d["budget"] is not None else None
+        out["hardware"][h] = {gpu_key: abs(v)}
+    power = abs(float(d["power"][0])) * 1000.0 if d["power"] is not None else None
+    out["power_output_tok_s_per_mw" if tokens else "power_usd_per_hour_per_mw"] = power
+    budget = abs(float(d["budget"][0])) if d["budget"] is not None else None
+    out["budget_output_tok_s_per_usd_per_hour" if tokens else "budget_per_usd"] = budget
     return out
 
 
@@ -331,27 +401,31 @@ def _elastic_diagnosis(prep: Prepared, problem: Problem, params: dict) -> list[d
     """Which limits bind and by how much: minimize the relative relaxation of every limit."""
     import cvxpy as cp  # noqa: PLC0415
 
-    from .allocate import MIP_OPTIONS, allocation_matrices, highs_solve, quiet_stdout
+    from .allocate import MIP_OPTIONS, allocation_matrices, highs_solve, quiet_stdout, unit_matrices
 
     A_w, A_h, gpus, kw = allocation_matrices(prep.candidates, prep.workloads, prep.hardware)
+    P, K, U, idle_kw = unit_matrices(prep.candidates, prep.hardware)
+    rate = np.asarray(params.get("gpu_rate") or np.zeros(len(prep.hardware)), dtype=float)
     cost = params["cost"]
     x = cp.Variable(len(prep.candidates), integer=True)
+    u = cp.Variable(len(prep.hardware), integer=True)
+    idle = cp.multiply(U, u) - A_h @ x
     s_h = cp.Variable(len(prep.hardware), nonneg=True)
     s_p, s_b, s_g = cp.Variable(nonneg=True), cp.Variable(nonneg=True), cp.Variable(nonneg=True)
-    cons = [x >= 0, A_w @ x >= params["demand"]]
+    cons = [x >= 0, u >= 0, P @ x <= cp.multiply(K, u), A_w @ x >= params["demand"]]
     obj = 0
     limited = [i for i, a in enumerate(params["avail"]) if a is not None]
     for i in limited:
-        cons.append(A_h[i] @ x <= params["avail"][i] + s_h[i])
+        cons.append(U[i] * u[i] <= params["avail"][i] + s_h[i])
         obj += s_h[i] / max(params["avail"][i], 1.0)
     if params["power_cap_kw"] is not None:
-        cons.append(kw @ x <= params["power_cap_kw"] + s_p)
+        cons.append(kw @ x + idle_kw @ idle <= params["power_cap_kw"] + s_p)
         obj += s_p / params["power_cap_kw"]
     if params["budget"] is not None:
-        cons.append(cost @ x <= params["budget"] + s_b)
+        cons.append(cost @ x + rate @ idle <= params["budget"] + s_b)
         obj += s_b / params["budget"]
     if params["max_gpus"] is not None:
-        cons.append(gpus @ x <= params["max_gpus"] + s_g)
+        cons.append(U @ u <= params["max_gpus"] + s_g)
         obj += s_g / params["max_gpus"]
     if isinstance(obj, int):
         return [dict(kind="unknown", message="infeasible for a reason the elastic check cannot locate")]

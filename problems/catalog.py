@@ -40,6 +40,9 @@ class HardwareSpec(_Entry):
     fp4_dense_tflops: _Pos | None = None
     tdp_w: _Pos | None = None
     scaleup_domain_gpus: _PosInt
+    unit_gpus: _PosInt = 1        # GPUs bought or rented together: an 8-GPU node, a 72-GPU rack, 1 card
+    host_gpus: _PosInt = 8        # GPUs per host (one server, or one compute tray of a rack)
+    unit_source: str | None = None
     scaleup_gb_s_per_gpu: _Pos | None = None
     scaleout_gb_s_per_gpu: _Pos | None = None
     price_usd_per_hour: _Pos | None = None

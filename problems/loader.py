@@ -277,13 +277,17 @@ def problem_from_dict(data, source: str = "<dict>") -> Problem:
     if "schema_version" not in data:
         raise ProblemError(source, ["schema_version: required field is missing (use 'tokenfleet/1')"])
     try:
-        return Problem.model_validate(data)
+        problem = Problem.model_validate(data)
     except ValidationError as e:
         raise ProblemError(source, format_validation_error(e)) from None
     except RecursionError:
         raise ProblemError(source, ["document nests too deeply"]) from None
     except (OverflowError, ArithmeticError) as e:  # a figure no float holds, met inside a check
         raise ProblemError(source, [f"a number is out of range ({e})"]) from None
+    if problem.calibration is not None and not Path(problem.calibration).is_file():
+        raise ProblemError(source, [f"calibration: no such file {problem.calibration!r} (write one with "
+                                    "`tokenfleet calibrate`; a relative path is relative to the problem file)"])
+    return problem
 
 
 def bundled_examples() -> dict[str, str]:
@@ -397,7 +401,16 @@ def load(path_or_name) -> Problem:
     text, source = read_source(path_or_name)
     if not text.strip():
         raise ProblemError(source, ["file is empty"])
-    return problem_from_dict(parse_yaml(text, source), source)
+    return problem_from_dict(_relative_to_file(parse_yaml(text, source), source), source)
+
+
+def _relative_to_file(data, source: str):
+    """Paths inside a problem file are relative to that file: make ``calibration`` absolute."""
+    if isinstance(data, dict) and isinstance(data.get("calibration"), str) and not source.startswith("<"):
+        p = Path(data["calibration"])
+        if not p.is_absolute():
+            data = dict(data, calibration=str(Path(source).resolve().parent / p))
+    return data
 
 
 def load_dict(path_or_name) -> tuple[dict, str]:
@@ -406,4 +419,4 @@ def load_dict(path_or_name) -> tuple[dict, str]:
     data = parse_yaml(text, source)
     if not isinstance(data, dict):
         problem_from_dict(data, source)  # raises the right message
-    return data, source
+    return _relative_to_file(data, source), source

@@ -54,11 +54,18 @@ class HardwareChoice(_Strict):
     """A hardware type that may be used, with per-problem overrides of catalog figures."""
 
     id: Name
+    name: Name | None = Field(default=None, description="label of this entry (default: the id); lets one "
+                              "hardware type appear twice, e.g. owned and rented")
+    pricing: Literal["rent", "own"] | None = Field(default=None, description="this entry's pricing; "
+                                                   "null = economics.pricing")
     price_usd_per_hour: PosFloat | None = None
     available: NonNegInt | None = Field(default=None, description="GPUs available; null = unlimited")
-    capex_usd: PosFloat | None = None
+    capex_usd: NonNegFloat | None = Field(default=None, description="purchase price per GPU; 0 = already "
+                                          "paid for (sunk): only power is counted")
     tdp_w: PosFloat | None = None
     hbm_gb: PosFloat | None = None
+    unit_gpus: PosInt | None = Field(default=None, description="GPUs bought or rented together; "
+                                     "null = the catalog's (8 for an HGX node, 72 for an NVL72 rack)")
 
     @field_validator("id")
     @classmethod
@@ -67,26 +74,38 @@ class HardwareChoice(_Strict):
             raise ValueError(f"unknown hardware id {v!r}; {suggest(v, hardware_catalog())}")
         return v
 
+    @property
+    def key(self) -> str:
+        """How plans name this entry: its ``name``, else its catalog ``id``."""
+        return self.name or self.id
+
+    def pricing_for(self, economics: "Economics") -> str:
+        """``rent`` or ``own``: this entry's pricing, else the problem's."""
+        return self.pricing or economics.pricing
+
     def spec(self) -> HardwareSpec:
         """The catalog entry with this choice's overrides applied."""
         base = get_hardware(self.id)
-        upd = {k: getattr(self, k) for k in ("price_usd_per_hour", "capex_usd", "tdp_w", "hbm_gb")
+        upd = {k: getattr(self, k) for k in ("price_usd_per_hour", "capex_usd", "tdp_w", "hbm_gb", "unit_gpus")
                if getattr(self, k) is not None}
         return base.model_copy(update=upd) if upd else base
 
 
 class Demand(_Strict):
-    """Exactly one of requests per second, tasks per second, or output tokens per second."""
+    """Exactly one of requests per second, tasks per second, output tokens per second, or
+    concurrent users (converted to requests per second with Little's law, see ``Workload``)."""
 
     requests_per_s: DemandRate | None = None
     tasks_per_s: DemandRate | None = None
     output_tok_s: TokenRate | None = None
+    concurrent_users: DemandRate | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self):
-        given = [k for k in ("requests_per_s", "tasks_per_s", "output_tok_s") if getattr(self, k) is not None]
+        keys = ("requests_per_s", "tasks_per_s", "output_tok_s", "concurrent_users")
+        given = [k for k in keys if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of requests_per_s, tasks_per_s, output_tok_s"
+            raise ValueError(f"give exactly one of {', '.join(keys)}"
                              + (f" (got {', '.join(given)})" if given else ""))
         return self
 
@@ -118,6 +137,20 @@ class Workload(_Strict):
     engine: Engine | None = None
 
     @model_validator(mode="after")
+    def _users_need_a_pace(self):
+        if self.demand.concurrent_users is not None and self.sla.min_output_tok_s_per_user is None:
+            raise ValueError("demand.concurrent_users needs sla.min_output_tok_s_per_user: a request's "
+                             "duration (Little's law) is TTFT + output_tokens / that rate")
+        return self
+
+    @property
+    def request_duration_s(self) -> float | None:
+        """Seconds one request lasts at the SLA's pace: TTFT limit + output_tokens / min tok/s per user."""
+        if self.sla.min_output_tok_s_per_user is None:
+            return None
+        return (self.sla.ttft_s or 0.0) + self.output_tokens / self.sla.min_output_tok_s_per_user
+
+    @model_validator(mode="after")
     def _model_or_quality(self):
         if (self.model is None) == (self.min_quality is None):
             raise ValueError("give either model or min_quality (not both)")
@@ -146,6 +179,8 @@ class Workload(_Strict):
             return d.requests_per_s
         if d.tasks_per_s is not None:
             return d.tasks_per_s * self.calls_per_task
+        if d.concurrent_users is not None:   # Little's law: L = lambda W, one request in flight per user
+            return d.concurrent_users / self.request_duration_s
         return d.output_tok_s / self.output_tokens
 
     @property
@@ -178,6 +213,9 @@ class Constraints(_Strict):
     power_cap_mw: Annotated[float, Field(strict=True, ge=1e-6, le=1e6, allow_inf_nan=False)] | None = None
     budget_usd_per_hour: Annotated[float, Field(strict=True, ge=1e-6, le=1e12, allow_inf_nan=False)] | None = None
     max_gpus: PosInt | None = None
+    # serve every workload's whole demand under max_margin / max_tokens_per_watt too (min_cost
+    # always does); the plan is then infeasible, with the binding limit named, when it cannot
+    require_full_service: bool = False
 
 
 class Search(_Strict):
@@ -228,27 +266,32 @@ class Problem(_Strict):
     constraints: Constraints = Constraints()
     objective: Literal["min_cost", "max_margin", "max_tokens_per_watt"] = "min_cost"
     search: Search = Search()
+    calibration: Annotated[str, Field(strict=True, min_length=1, max_length=4096)] | None = Field(
+        default=None, description="calibration file from `tokenfleet calibrate` (relative to this file); "
+                                  "null = the shipped calibration")
 
     @model_validator(mode="after")
     def _consistent(self):
-        ids = [h.id for h in self.hardware]
+        ids = [h.key for h in self.hardware]
         dup = {i for i in ids if ids.count(i) > 1}
         if dup:
-            raise ValueError(f"hardware listed twice: {sorted(dup)}")
+            raise ValueError(f"hardware listed twice: {sorted(dup)}; to use one type twice (owned and "
+                             "rented), give the entries distinct names (name: h100-owned)")
         names = [w.name for w in self.workloads]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"workload names must be unique: {sorted(dup)}")
         for h in self.hardware:
             s = h.spec()
-            if self.economics.pricing == "rent" and s.price_usd_per_hour is None:
-                raise ValueError(f"hardware {h.id!r} has no catalog price: set price_usd_per_hour "
-                                 "or use economics.pricing: own with capex_usd")
-            if self.economics.pricing == "own" and s.capex_usd is None:
-                raise ValueError(f"hardware {h.id!r} has no catalog capex: set capex_usd for pricing: own")
+            if h.pricing_for(self.economics) == "rent" and s.price_usd_per_hour is None:
+                raise ValueError(f"hardware {h.key!r} has no catalog price: set price_usd_per_hour "
+                                 "or use pricing: own with capex_usd")
+            if h.pricing_for(self.economics) == "own" and s.capex_usd is None:
+                raise ValueError(f"hardware {h.key!r} has no catalog capex: set capex_usd for pricing: own "
+                                 "(0 for GPUs already paid for)")
         needs_power = self.objective == "max_tokens_per_watt" or self.constraints.power_cap_mw is not None
-        if needs_power or self.economics.pricing == "own":
-            for h in self.hardware:
+        for h in self.hardware:
+            if needs_power or h.pricing_for(self.economics) == "own":
                 if h.spec().tdp_w is None:
                     raise ValueError(f"hardware {h.id!r} has no published TDP; power is needed here "
                                      "(power cap, tokens-per-watt objective or owned electricity): set tdp_w")

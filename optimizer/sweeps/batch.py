@@ -128,7 +128,7 @@ def _solve_box(ctx: dict, box: list[dict], prices: list[str], emit) -> None:
 
     def upper(pt, x):
         alloc.set_params(**cell_params(pt))
-        return float(alloc.cost.value @ x) if alloc.satisfies(x) else float("inf")
+        return alloc.plan_cost(x) if alloc.satisfies(x) else float("inf")
 
     results = bracket_grid(axes, solve, upper, ctx["mip_rel_gap"])
     ids = {pt: cells[pt][0]["scenario"] for pt in cells}
