@@ -461,3 +461,93 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
     if not results:
         raise errors[0]
     return max(results, key=lambda m: getattr(m, metric))
+
+
+# ------------------------------------------------------------------------- planner's pool pairs
+
+def disaggregated_pools(prefill_hardware, decode_hardware, model, precision, *, isl=1024, osl=1024,
+                        min_output_tok_s_per_user=None, ttft_s=None, ttft_percentile="p90",
+                        decode_replicas=(1, 2, 4), speculative=None, cached_input_fraction=0.0,
+                        engine=None, calibration=None, max_concurrency=4096) -> list[dict]:
+    """Disaggregated deployments a planner can buy: prefill pool on ``prefill_hardware``, decode
+    pool on ``decode_hardware`` (the same type or another), one per decode pool size.
+
+    For each ``decode_replicas`` count the deployment with the most output tokens/s per GPU over
+    both pools that reaches ``min_output_tok_s_per_user`` (decode pool) and whose TTFT at
+    ``ttft_percentile`` ("mean", "p90", "p99"; queueing + prefill + KV transfer) is at most
+    ``ttft_s`` seconds. The prefill pool has the fewest replicas covering the decode pool's
+    request rate (:func:`pool_ratio`). The KV cache moves over the scale-up link when both pools
+    are one hardware type and fit in one scale-up domain, else over the slower scale-out NIC.
+
+    Returns a list of dicts (possibly empty): layouts (``prefill_gpus``, ``prefill_dep``,
+    ``prefill_replicas``, ``decode_*``, ``speculative``, ``decode_batch``), ``requests_s``
+    (deployment), ``tpot_s``, ``output_tok_s_per_user``, ``ttft_s``/``ttft_p90_s``/``ttft_p99_s``,
+    ``kv_transfer_s``, ``in_domain``, per-pool ``*_power_w_per_gpu`` (all-in at the default
+    economics of :func:`kernels.tables.hardware_row`) and ``*_memory_bytes_per_gpu``.
+    """
+    calib = calibration or default_calibration()
+    hp, hd, mspec = get_hardware(prefill_hardware), get_hardware(decode_hardware), get_model(model)
+    specs = [1 if s == "mtp" else 0 for s in _check_spec(model, speculative)]
+    p_lay = _layouts(None, None, mspec.is_moe, int(hp.scaleup_domain_gpus), PREFILL_EPS, "prefill")
+    d_lay = _layouts(None, None, mspec.is_moe, int(hd.scaleup_domain_gpus), DECODE_EPS, "decode")
+    isl_new = isl * (1.0 - cached_input_fraction)
+    b_p = prefill_batch(isl_new)
+    rp = _evaluate(prefill_hardware, model, precision, p_lay, [0], [b_p], isl, 1, calib, engine,
+                   [cached_input_fraction])
+    t_pf = rp["tpot_s"][0, :, 0, 0]
+    ok_p = rp["status"][0, :, 0, 0] >= Status.MISSES_SLA
+    if not ok_p.any():
+        return []
+    mu_p = b_p / t_pf
+    g_p = np.array([g for g, _ in p_lay], dtype=float)
+    grid = batch_grid(max_concurrency)
+    rd = {k: v[0] for k, v in _evaluate(decode_hardware, model, precision, d_lay, specs, grid, isl, osl,
+                                        calib, engine, [1.0]).items()}
+    ok_d = rd["status"] >= Status.MISSES_SLA
+    if min_output_tok_s_per_user is not None:
+        ok_d &= rd["output_tok_s_per_user"] >= min_output_tok_s_per_user
+    li, si, bi = np.nonzero(ok_d)
+    if li.size == 0:
+        return []
+    g_d = np.array([d_lay[i][0] for i in li], dtype=float)
+    hrp, hrd = _hw_row(prefill_hardware, calib, engine), _hw_row(decode_hardware, calib, engine)
+    kv = kv_bytes_per_request(model, precision, isl)
+    same = prefill_hardware == decode_hardware
+    out = []
+    for n_d in decode_replicas:
+        r_dec = n_d * rd["requests_per_s_per_replica"][li, si, bi]          # (D,)
+        n_p = pool_ratio(r_dec[None, :], mu_p[:, None])                     # (P, D)
+        gpus = n_p * g_p[:, None] + (n_d * g_d)[None, :]
+        in_dom = same & (gpus <= hd.scaleup_domain_gpus)
+        link = np.where(in_dom, hrd["su_bw"], min(hrp["so_bw"], hrd["so_bw"])) * hrd["comm_eff"]
+        val = np.where(ok_p[:, None] & (link > 0), r_dec[None, :] * osl / gpus, -np.inf)
+        # best first; the first whose TTFT meets the SLA is this pool size's deployment
+        for flat in np.argsort(-val, axis=None, kind="stable")[:64]:
+            pi, di = np.unravel_index(int(flat), val.shape)
+            if not np.isfinite(val[pi, di]):
+                break
+            (gp, dep_p), (gd, dep_d) = p_lay[pi], d_lay[li[di]]
+            x, b_d = float(r_dec[di]), float(grid[bi[di]])
+            xfer = kv_transfer_s(kv, min(gp, gd), float(link[pi, di]), hrd["lat"])
+            npi = int(n_p[pi, di])
+            q = pool_wait(x, float(t_pf[pi]), int(npi * b_p), n_d * b_d)
+            base = float(t_pf[pi]) + xfer
+            t = {"mean": base + q["mean"], "p90": base + q["p90"], "p99": base + q["p99"]}
+            if ttft_s is not None and not t[ttft_percentile] <= ttft_s:
+                continue
+            k = (li[di], si[di], bi[di])
+            out.append(dict(
+                prefill_hardware=prefill_hardware, decode_hardware=decode_hardware,
+                prefill_gpus=int(gp), prefill_dep=bool(dep_p), prefill_replicas=npi,
+                decode_gpus=int(gd), decode_dep=bool(dep_d), decode_replicas=int(n_d),
+                speculative="mtp" if specs[si[di]] else "off", decode_batch=b_d,
+                requests_s=x, tpot_s=float(rd["tpot_s"][k]),
+                output_tok_s_per_user=float(rd["output_tok_s_per_user"][k]),
+                ttft_s=t["mean"], ttft_p90_s=t["p90"], ttft_p99_s=t["p99"], kv_transfer_s=xfer,
+                in_domain=bool(in_dom[pi, di]),
+                prefill_power_w_per_gpu=float(rp["power_w_per_gpu"][0, pi, 0, 0]),
+                decode_power_w_per_gpu=float(rd["power_w_per_gpu"][k]),
+                prefill_memory_bytes_per_gpu=float(rp["memory_bytes_per_gpu"][0, pi, 0, 0]),
+                decode_memory_bytes_per_gpu=float(rd["memory_bytes_per_gpu"][k])))
+            break
+    return out

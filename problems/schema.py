@@ -226,6 +226,9 @@ class Search(_Strict):
     max_concurrency: PosInt = 4096
     batch_grid: Literal["geometric", "all"] = "geometric"   # 1,2,3,4,6,8,... or every integer
     engine: Engine | None = None
+    # serving modes a plan may choose from; disaggregated adds prefill/decode pool candidates
+    # (same hardware type, or prefill and decode on two of the problem's hardware entries)
+    serving: tuple[Literal["aggregated", "disaggregated"], ...] = ("aggregated",)
     max_configurations: PosInt = Field(
         default=DEFAULT_MAX_CONFIGURATIONS,
         description="refuse to evaluate a larger configuration space (time and memory grow with it)")
@@ -247,6 +250,13 @@ class Search(_Strict):
         if not v:
             raise ValueError("tensor_parallel must not be empty")
         return tuple(sorted(set(v)))
+
+    @field_validator("serving")
+    @classmethod
+    def _serving(cls, v):
+        if not v:
+            raise ValueError("serving must name aggregated, disaggregated or both")
+        return tuple(dict.fromkeys(v))
 
     @field_validator("precisions")
     @classmethod
