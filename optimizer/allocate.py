@@ -101,6 +101,23 @@ class SolveResult:
     method: str = "milp"              # milp | bracket (certified from other solves, optimizer.brackets)
 
 
+def pools(c: dict) -> list[dict]:
+    """The GPU pools one replica of candidate ``c`` occupies: dicts with hardware, replicas,
+    gpus_per_replica, unit_gpus and idle_kw_per_gpu (one pool for an aggregated candidate)."""
+    if c.get("pools"):
+        return c["pools"]
+    return [dict(role="replica", hardware=c["hardware"], replicas=1, gpus_per_replica=int(c["gpus_per_replica"]),
+                 unit_gpus=int(c.get("unit_gpus", 1)), idle_kw_per_gpu=float(np.nan_to_num(c.get("idle_kw_per_gpu", 0.0))))]
+
+
+def gpus_by_hardware(c: dict) -> dict:
+    """GPUs of each hardware type one replica of candidate ``c`` uses."""
+    out: dict = {}
+    for p in pools(c):
+        out[p["hardware"]] = out.get(p["hardware"], 0) + p["replicas"] * p["gpus_per_replica"]
+    return out
+
+
 def allocation_matrices(candidates: list[dict], workloads: list[dict], hardware: list[str]):
     """Constraint data of the allocation, one column per candidate.
 
@@ -115,7 +132,8 @@ def allocation_matrices(candidates: list[dict], workloads: list[dict], hardware:
     A_h = np.zeros((len(hardware), len(candidates)))
     for j, c in enumerate(candidates):
         A_w[wi[c["workload"]], j] = c["capacity_per_replica"]
-        A_h[hi[c["hardware"]], j] = c["gpus_per_replica"]
+        for h, g in gpus_by_hardware(c).items():     # both pools of a disaggregated candidate
+            A_h[hi[h], j] += g
     gpus = np.array([c["gpus_per_replica"] for c in candidates], dtype=float)
     kw = np.nan_to_num(np.array([c["power_kw_per_replica"] for c in candidates], dtype=float))
     return A_w, A_h, gpus, kw
@@ -132,17 +150,21 @@ def unit_matrices(candidates: list[dict], hardware: list[str]):
     U = np.ones(len(hardware), dtype=np.int64)
     idle = np.zeros(len(hardware))
     for c in candidates:
-        U[hi[c["hardware"]]] = int(c.get("unit_gpus", 1))
-        idle[hi[c["hardware"]]] = float(np.nan_to_num(c.get("idle_kw_per_gpu", 0.0)))
+        for p in pools(c):
+            U[hi[p["hardware"]]] = int(p["unit_gpus"])
+            idle[hi[p["hardware"]]] = float(np.nan_to_num(p["idle_kw_per_gpu"]))
     K = np.ones(len(hardware), dtype=np.int64)
     for c in candidates:
-        h, g = hi[c["hardware"]], int(c["gpus_per_replica"])
-        if g <= U[h]:
-            K[h] = np.lcm(K[h], U[h] // g)
+        for p in pools(c):
+            h, g = hi[p["hardware"]], int(p["gpus_per_replica"])
+            if g <= U[h]:
+                K[h] = np.lcm(K[h], U[h] // g)
     P = np.zeros((len(hardware), len(candidates)))
     for j, c in enumerate(candidates):
-        h, g = hi[c["hardware"]], int(c["gpus_per_replica"])
-        P[h, j] = K[h] // (U[h] // g) if g <= U[h] else K[h] * -(-g // U[h])
+        # a disaggregated candidate packs each pool's replicas on its own hardware's units
+        for p in pools(c):
+            h, g = hi[p["hardware"]], int(p["gpus_per_replica"])
+            P[h, j] += p["replicas"] * (K[h] // (U[h] // g) if g <= U[h] else K[h] * -(-g // U[h]))
     return P, K.astype(float), U.astype(float), idle
 
 

@@ -87,7 +87,7 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
             requests_per_s_per_replica=req_rep,
             cost_usd_per_mtok_output=float(res["cost_usd_per_mtok_output"][k]),
             cost_usd_per_mtok_blended=float(res["cost_usd_per_mtok_blended"][k]),
-            tok_per_joule=float(res["tok_per_joule"][k]),
+            tok_per_joule=float(res["tok_per_joule"][k]), serving="aggregated",
             memory_gb_per_gpu=float(res["memory_bytes_per_gpu"][k]) / 1e9,
             output_tok_s_per_replica=out_rep, unit_gpus=units[d["hardware"]],
             idle_kw_per_gpu=idle[d["hardware"]], config_index=int(idx)))
@@ -95,30 +95,43 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
 
 
 def prune_dominated(rows: list[dict]) -> list[dict]:
-    """Drop candidates that another candidate of the same workload and hardware dominates exactly.
+    """Drop candidates that another candidate of the same workload dominates exactly.
 
     Candidate j dominates i when k = ceil(cap_i / cap_j) replicas of j give at least i's
-    capacity with no more cost, power and GPUs than one replica of i. Every replica of i in a plan
-    can then be swapped for k replicas of j without breaking a constraint or raising the cost, so
-    the integer optimum is unchanged (k = 1 is ordinary dominance; ties keep the smaller index).
+    capacity with no more cost, power and GPUs *of each hardware type* than one replica of i.
+    Every replica of i in a plan can then be swapped for k replicas of j without breaking a
+    constraint or raising the cost, so the integer optimum is unchanged (k = 1 is ordinary
+    dominance; ties keep the smaller index). A disaggregated candidate using two GPU types is
+    only dominated by one using no more of either; candidates on different single types never
+    dominate each other.
     """
+    from .allocate import gpus_by_hardware  # noqa: PLC0415
+
     keep = []
     groups: dict = {}
     for r in rows:
-        groups.setdefault((r["workload"], r["hardware"]), []).append(r)
+        groups.setdefault(r["workload"], []).append(r)
     for grp in groups.values():
         cap = np.array([r["capacity_per_replica"] for r in grp])
         cost = np.array([r["cost_usd_per_hour_per_replica"] for r in grp])
-        pw = np.array([r["power_kw_per_replica"] for r in grp])
-        gpu = np.array([r["gpus_per_replica"] for r in grp])
+        pw = np.array([r["power_kw_per_replica"] for r in grp], dtype=float)
+        use = [gpus_by_hardware(r) for r in grp]
+        types = sorted({h for u in use for h in u})
+        gpu = np.array([[u.get(h, 0) for h in types] for u in use], dtype=float)    # (n, types)
         idx = np.array([r["config_index"] for r in grp])
         # row i, column j: k = ceil(cap_i / cap_j) replicas of candidate j replace one of i when
         # they cost, draw and occupy no more (k = 1 is plain dominance)
         k = np.maximum(np.ceil(cap[:, None] / cap[None, :] - 1e-12), 1.0)
-        kc, kp, kg = k * cost[None, :], k * pw[None, :], k * gpu[None, :]
-        ci, pi, gi = cost[:, None], pw[:, None], gpu[:, None]
-        dom = ((kc <= ci) & (kp <= pi) & (kg <= gi)
-               & ((kc < ci) | (kp < pi) | (kg < gi) | (cap[None, :] > cap[:, None] * k) | (idx[None, :] < idx[:, None])))
+        kc, kp = k * cost[None, :], k * pw[None, :]
+        ci, pi = cost[:, None], pw[:, None]
+        g_le = np.ones_like(k, dtype=bool)
+        g_lt = np.zeros_like(k, dtype=bool)
+        for t in range(len(types)):
+            kg, gi = k * gpu[None, :, t], gpu[:, None, t]
+            g_le &= kg <= gi
+            g_lt |= kg < gi
+        dom = ((kc <= ci) & (kp <= pi) & g_le
+               & ((kc < ci) | (kp < pi) | g_lt | (cap[None, :] > cap[:, None] * k) | (idx[None, :] < idx[:, None])))
         np.fill_diagonal(dom, False)
         keep.extend(grp[i] for i in np.flatnonzero(~dom.any(axis=1)))
     keep.sort(key=lambda r: (r["workload"], r["hardware"], r["cost_usd_per_hour_per_replica"] / max(r["capacity_per_replica"], 1e-30)))

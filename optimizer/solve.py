@@ -15,6 +15,7 @@ from problems.plausible import plausibility_warnings
 
 from .allocate import Allocator, SolveResult
 from .candidates import candidate_rows, idle_kw_per_gpu, prune_dominated
+from .disagg import disaggregated_rows, gpus_by_hardware, mode_comparison
 from .plan import Plan
 
 
@@ -29,6 +30,8 @@ class Prepared:
     n_raw: int
     workloads: list
     hardware: list
+    # per workload and serving mode: best output tok/s per GPU at the SLA (optimizer.disagg.mode_comparison)
+    modes: dict | None = None
 
 
 def workload_rows(problem: Problem) -> list[dict]:
@@ -49,9 +52,12 @@ def prepare(problem: Problem, backend: str = "auto", progress=None, batches=None
     check_configuration_space(problem, name, batches)
     space = build_space(problem, batches=batches)
     red = evaluate(space, backend=name, progress=progress)
-    raw = candidate_rows(problem, space, red.candidate_indices())
+    raw = candidate_rows(problem, space, red.candidate_indices()) if "aggregated" in problem.search.serving else []
+    raw += disaggregated_rows(problem)
+    modes = mode_comparison(problem, raw)
     cands = prune_dominated(raw)
-    return Prepared(problem, space, red, cands, len(raw), workload_rows(problem), [h.key for h in problem.hardware])
+    return Prepared(problem, space, red, cands, len(raw), workload_rows(problem), [h.key for h in problem.hardware],
+                    modes)
 
 
 def parameter_values(problem: Problem, cands: list[dict], base_problem: Problem | None = None) -> dict:
@@ -72,7 +78,8 @@ def parameter_values(problem: Problem, cands: list[dict], base_problem: Problem 
     gpu_rate = [base_rate(problem, h.key) + (e.electricity_usd_per_kwh * idle_kw_per_gpu(problem, h.key)
                                              if h.pricing_for(e) == "own" or not e.electricity_included_in_rent
                                              else 0.0) for h in base.hardware]
-    cost = np.array([max(c["cost_usd_per_hour_per_replica"] + delta.get(c["hardware"], 0.0) * c["gpus_per_replica"], 0.0)
+    cost = np.array([max(c["cost_usd_per_hour_per_replica"]
+                         + sum(delta.get(h, 0.0) * g for h, g in gpus_by_hardware(c).items()), 0.0)
                      for c in cands])
     demand = np.array([w.demand_value for w in problem.workloads])
     value = np.array([usd_per_hour(w.value_usd_per_mtok or 0.0, w.output_tok_per_unit) for w in problem.workloads])
@@ -215,7 +222,8 @@ def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np
             continue
         c = cands[j]
         g = n * c["gpus_per_replica"]
-        gpus_by_type[c["hardware"]] = gpus_by_type.get(c["hardware"], 0) + g
+        for h, gh in gpus_by_hardware(c).items():     # both pools of a disaggregated candidate
+            gpus_by_type[h] = gpus_by_type.get(h, 0) + n * gh
         cap_w[c["workload"]] += n * c["capacity_per_replica"]
         cost_total += n * cost[j]
         power_kw += n * c["power_kw_per_replica"]
@@ -230,7 +238,8 @@ def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np
                            cost_usd_per_hour=n * cost[j], power_kw=n * c["power_kw_per_replica"],
                            ttft_s=c["ttft_s"], output_tok_s_per_user=c["output_tok_s_per_user"],
                            output_tok_s_per_gpu=c["output_tok_s_per_gpu"],
-                           cost_usd_per_mtok_output=c["cost_usd_per_mtok_output"]))
+                           cost_usd_per_mtok_output=c["cost_usd_per_mtok_output"],
+                           **_serving_fields(c)))
     # whole units (nodes, racks, cards): their idle GPUs cost their rate and draw idle power
     from .allocate import unit_matrices  # noqa: PLC0415
 
@@ -260,7 +269,7 @@ def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np
                           sla_min_output_tok_s_per_user=w.sla.min_output_tok_s_per_user,
                           input_tokens=w.input_tokens, output_tokens=w.output_tokens,
                           cached_input_fraction=w.cached_input_fraction,
-                          warning=_shortfall_warning(problem, w, served, share)))
+                          warning=_shortfall_warning(problem, w, served, share), **_workload_modes(prep, w.name, allocs)))
     power_known = all(np.isfinite(c["power_kw_per_replica"]) for c in cands)
     plan.allocations = allocs
     plan.workloads = wrows
@@ -279,6 +288,35 @@ def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np
     )
     plan.totals["margin_usd_per_hour"] = plan.totals["revenue_usd_per_hour"] - cost_total
     plan.totals.update(_bands(allocs, problem, cost_total, out_tok))
+
+
+def _workload_modes(prep: Prepared, name: str, allocs: list[dict]) -> dict:
+    """The serving modes a workload got and each mode's best output tok/s per GPU at its SLA."""
+    best = (prep.modes or {}).get(name, {})
+    chosen = sorted({a["serving"] for a in allocs if a["workload"] == name})
+    return dict(serving="+".join(chosen) or None,
+                best_output_tok_s_per_gpu_by_mode={m: (b["output_tok_s_per_gpu"] if b else None) for m, b in best.items()},
+                serving_reason=mode_reason(name, chosen, best) if best else "")
+
+
+def _serving_fields(c: dict) -> dict:
+    """The serving mode of a candidate and, when disaggregated, both pools' layouts."""
+    out = dict(serving=c.get("serving", "aggregated"))
+    if out["serving"] == "disaggregated":
+        out.update({k: c[k] for k in ("prefill_hardware", "prefill_tp", "prefill_ep", "prefill_replicas",
+                                      "decode_hardware", "decode_tp", "decode_ep", "decode_replicas",
+                                      "kv_transfer_s")})
+        out["pools"] = [dict(p) for p in c["pools"]]
+    return out
+
+
+def mode_reason(workload: str, chosen: list[str], best: dict) -> str:
+    """Why a workload got its serving mode, from each mode's best output tok/s per GPU at the SLA."""
+    figs = "; ".join(f"{m} {'none meets the SLA' if b is None else format(b['output_tok_s_per_gpu'], ',.0f') + ' tok/s per GPU'}"
+                     for m, b in best.items())
+    if len(best) < 2:
+        return f"{'+'.join(chosen) or 'none'} (only mode searched; {figs})"
+    return f"{'+'.join(chosen) or 'none'} (best at the SLA: {figs}; the plan weighs cost per GPU too)"
 
 
 def _bands(allocs, problem: Problem, cost_total: float, out_tok: float) -> dict:
