@@ -51,7 +51,7 @@ def _main(version_: bool = typer.Option(False, "--version", callback=_version, i
     """Capacity planner for LLM inference fleets: the lowest cost per token under interactivity SLAs."""
 
 
-from .report import PER_ROW_NOTE, calibration_table, marginal_rows, predict_table, print_service  # noqa: E402
+from .report import PER_ROW_NOTE, calibration_table, marginal_rows, predict_table, print_service, print_serving_modes  # noqa: E402
 from .report import fmt as _fmt  # noqa: E402
 
 
@@ -132,7 +132,10 @@ def print_plan(plan, console: Console | None = None) -> None:
         t.add_column(c, justify="left" if c in ("workload", "model", "hardware", "configuration") else "right")
     for a in plan.allocations:
         cfg = a.get("configuration") or ""
-        t.add_row(literal(a["workload"]), literal(a["model"]), literal(a["hardware"]), literal(cfg),
+        # a disaggregated deployment on two types names both (prefill + decode)
+        hw = a["hardware"] if a.get("prefill_hardware") in (None, a["hardware"]) else \
+            f"{a['prefill_hardware']} + {a['hardware']}"
+        t.add_row(literal(a["workload"]), literal(a["model"]), literal(hw), literal(cfg),
                   str(a["replicas"]), str(a["gpus"]),
                   _fmt(a["ttft_s"] * 1e3), _fmt(a["output_tok_s_per_user"]), _fmt(a["cost_usd_per_mtok_output"]))
     console.print(t)
@@ -165,6 +168,7 @@ def print_plan(plan, console: Console | None = None) -> None:
     console.print(s)
     console.print(PER_ROW_NOTE, style="dim", markup=False)
     print_service(plan, console)
+    print_serving_modes(plan, console)
     rows = marginal_rows(plan)
     if rows:
         m = Table(title="marginal values (LP relaxation)", title_justify="left")

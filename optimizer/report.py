@@ -39,6 +39,25 @@ def print_service(plan, console: Console) -> None:
     console.print(t)
 
 
+def print_serving_modes(plan, console: Console) -> None:
+    """Per workload, the serving mode the plan gave it and each searched mode's best output tok/s
+    per GPU at the workload's SLA (printed when more than one mode was searched)."""
+    modes = [m for w in plan.workloads for m in (w.get("best_output_tok_s_per_gpu_by_mode") or {})]
+    modes = list(dict.fromkeys(modes))
+    if len(modes) < 2:
+        return
+    t = Table(title="serving mode per workload (best output tok/s per GPU at the SLA)", title_justify="left")
+    t.add_column("workload")
+    t.add_column("plan serves it")
+    for m in modes:
+        t.add_column(m, justify="right")
+    for w in plan.workloads:
+        best = w.get("best_output_tok_s_per_gpu_by_mode") or {}
+        t.add_row(literal(w["workload"]), w.get("serving") or "-",
+                  *[("none meets the SLA" if best.get(m) is None else fmt(best[m])) for m in modes])
+    console.print(t)
+
+
 def marginal_rows(plan) -> list[tuple[str, str]]:
     """(requirement, value) lines of the marginal values, in the objective's unit."""
     mv = plan.marginal_values
