@@ -307,11 +307,52 @@ def deployment(alloc: dict, workload: dict, *, unit_gpus: int | None = None) -> 
 
 
 def plan_deployments(plan) -> list[dict]:
-    """One deployment per allocation row of a feasible plan (see :func:`deployment`)."""
+    """One deployment per allocation row of a feasible plan (see :func:`deployment`); a
+    disaggregated row gives two, its prefill pool and its decode pool (:func:`pool_deployments`)."""
     wl = {w["workload"]: w for w in plan.workloads}
-    deps = [deployment(a, wl[a["workload"]]) for a in plan.allocations]
+    deps = []
+    for a in plan.allocations:
+        if a.get("serving") == "disaggregated":
+            deps.extend(pool_deployments(a, wl[a["workload"]]))
+        else:
+            deps.append(deployment(a, wl[a["workload"]]))
     assign_units(deps)
     return deps
+
+
+def pool_deployments(alloc: dict, workload: dict) -> list[dict]:
+    """The prefill and the decode pool of a disaggregated allocation row, each a deployment with
+    its hardware, layout, replica count (deployments x pool replicas) and placement.
+
+    No engine command is written for them: the engines' prefill/decode roles and KV-cache
+    transfer connectors are not among the options ``problems/data/engines.yaml`` documents, and a
+    pool launched without them would serve aggregated. Each engine entry says so.
+    """
+    from kernels.serving import prefill_batch  # noqa: PLC0415
+
+    out = []
+    for p in alloc["pools"]:
+        role = p["role"]
+        tp, ep = alloc[f"{role}_tp"], alloc[f"{role}_ep"]
+        n = alloc["replicas"] * p["replicas"]
+        row = dict(alloc, hardware=p["hardware"], hardware_id=p.get("hardware_id", p["hardware"]),
+                   unit_gpus=p["unit_gpus"], tp=max(tp, ep), ep=ep, mode="dep" if ep > 1 else "tp",
+                   replicas=n, gpus=n * p["gpus_per_replica"],
+                   concurrency=alloc["concurrency"] if role == "decode" else int(prefill_batch(
+                       workload["input_tokens"] * (1.0 - workload.get("cached_input_fraction", 0.0)))))
+        d = deployment(row, workload)
+        d.update(serving="disaggregated", role=role,
+                 configuration=f"{role} pool: {configuration_words(row)}"
+                               + ("" if role == "decode" else " (prompts only)"))
+        for e, spec in d["engines"].items():
+            name = engine_catalog()[e]
+            reason = (f"disaggregated serving: {name['name']} {name['version']}'s {role} role and KV-cache "
+                      f"transfer options are not in problems/data/engines.yaml, so no command is written; run "
+                      f"{n} {role} server(s) of {d['gpus_per_replica']} GPUs ({configuration_words(row)}) with "
+                      f"the engine's disaggregated prefill/decode setup")
+            d["engines"][e] = dict(runnable=False, reason=reason if spec["runnable"] else spec["reason"])
+        out.append(d)
+    return out
 
 
 def _script(d: dict, e: str, spec: dict) -> str:

@@ -132,9 +132,9 @@ def _row(problem, w, model, prec, kp, kd, d, info, u, k) -> dict:
         prefill_hardware=kp, decode_hardware=kd, prefill_tp=p_tp, prefill_ep=p_ep,
         prefill_replicas=d["prefill_replicas"], decode_tp=d_tp, decode_ep=d_ep,
         decode_replicas=d["decode_replicas"], kv_transfer_s=d["kv_transfer_s"],
-        pools=[dict(role="prefill", hardware=kp, replicas=d["prefill_replicas"], gpus_per_replica=d["prefill_gpus"],
+        pools=[dict(role="prefill", hardware=kp, hardware_id=ip["id"], replicas=d["prefill_replicas"], gpus_per_replica=d["prefill_gpus"],
                     unit_gpus=ip["unit"], idle_kw_per_gpu=ip["idle"]),
-               dict(role="decode", hardware=kd, replicas=d["decode_replicas"], gpus_per_replica=d["decode_gpus"],
+               dict(role="decode", hardware=kd, hardware_id=idd["id"], replicas=d["decode_replicas"], gpus_per_replica=d["decode_gpus"],
                     unit_gpus=idd["unit"], idle_kw_per_gpu=idd["idle"])])
 
 
