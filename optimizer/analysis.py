@@ -44,7 +44,8 @@ class Frontier:
         for s in self.series:
             for i in range(len(s["tok_s_per_user"])):
                 rows.append(dict(workload=s["workload"], model=s["model"], hardware=s["hardware"],
-                                 precision=s["precision"], tok_s_per_user=s["tok_s_per_user"][i],
+                                 precision=s["precision"], serving=s.get("serving", "aggregated"),
+                                 tok_s_per_user=s["tok_s_per_user"][i],
                                  output_tok_s_per_gpu=s["output_tok_s_per_gpu"][i],
                                  total_tok_s_per_gpu=s["total_tok_s_per_gpu"][i],
                                  cost_usd_per_mtok_output=s["cost_usd_per_mtok_output"][i],
@@ -87,7 +88,7 @@ def frontier_from_reduction(problem: Problem, red, workload: str | None = None) 
                 sel = order[keep]
                 cfgs = [space.describe(int(i)) for i in sel_idx[keep]]
                 fr.series.append(dict(
-                    workload=wname, model=model, hardware=space.hardware[h],
+                    workload=wname, model=model, hardware=space.hardware[h], serving="aggregated",
                     precision=cfgs[0]["precision"],
                     precision_label=precision_label(cfgs[0]["precision"], specs[space.hardware[h]]),
                     tok_s_per_user=res["output_tok_s_per_user"][sel].tolist(),
@@ -96,6 +97,12 @@ def frontier_from_reduction(problem: Problem, red, workload: str | None = None) 
                     cost_usd_per_mtok_output=res["cost_usd_per_mtok_output"][sel].tolist(),
                     tok_per_joule=res["tok_per_joule"][sel].tolist(),
                     ttft_s=res["ttft_s"][sel].tolist(), configs=cfgs))
+    if "disaggregated" in problem.search.serving:
+        from .disagg import disaggregated_series  # noqa: PLC0415
+
+        for w in problem.workloads:
+            if workload is None or w.name == workload:
+                fr.series.extend(disaggregated_series(problem, w.name))
     return fr
 
 
@@ -125,13 +132,21 @@ class Comparison:
     rows: list = field(default_factory=list)   # per level and hardware
     assumptions: dict = field(default_factory=dict)
 
+    def best(self, hardware: str, level) -> dict | None:
+        """The row of ``hardware`` at ``level`` with the most output tok/s per GPU over the serving
+        modes compared (rows carry ``serving``); None when there is no row."""
+        rows = [r for r in self.rows if r["hardware"] == hardware and r["tok_s_per_user"] == level]
+        if not rows:
+            return None
+        return max(rows, key=lambda r: r["output_tok_s_per_gpu"] or 0.0)
+
     def ratios(self) -> list[dict]:
-        """B over A at each level: throughput per GPU, cost per Mtok (A/B), tokens per joule."""
+        """B over A at each level (each at its best serving mode): throughput per GPU, cost per
+        Mtok (A/B), tokens per joule."""
         a, b = self.hardware[0], self.hardware[-1]
         out = []
         for lvl in self.levels:
-            ra = next((r for r in self.rows if r["hardware"] == a and r["tok_s_per_user"] == lvl), None)
-            rb = next((r for r in self.rows if r["hardware"] == b and r["tok_s_per_user"] == lvl), None)
+            ra, rb = self.best(a, lvl), self.best(b, lvl)
             if ra and rb and ra["output_tok_s_per_gpu"] and rb["output_tok_s_per_gpu"]:
                 out.append(dict(tok_s_per_user=lvl,
                                 throughput_ratio=rb["output_tok_s_per_gpu"] / ra["output_tok_s_per_gpu"],
@@ -163,8 +178,9 @@ def compare(problem: Problem, hardware: list[str], workload: str | None = None, 
     if levels is None:
         levels = [10, 20, 30, 50, 75, 100, 150, 200, 300]
     rows = []
-    for h in hardware:
-        ser = [s for s in fr.series if s["hardware"] == h]
+    modes = list(dict.fromkeys(s.get("serving", "aggregated") for s in fr.series)) or ["aggregated"]
+    for h, mode in ((h, m) for h in hardware for m in modes):
+        ser = [s for s in fr.series if s["hardware"] == h and s.get("serving", "aggregated") == mode]
         for lvl in levels:
             best = None
             for s in ser:
@@ -172,11 +188,11 @@ def compare(problem: Problem, hardware: list[str], workload: str | None = None, 
                     if u >= lvl and (best is None or s["output_tok_s_per_gpu"][i] > best[0]["output_tok_s_per_gpu"][best[1]]):
                         best = (s, i)
             if best is None:
-                rows.append(dict(hardware=h, tok_s_per_user=lvl, output_tok_s_per_gpu=None,
+                rows.append(dict(hardware=h, serving=mode, tok_s_per_user=lvl, output_tok_s_per_gpu=None,
                                  cost_usd_per_mtok_output=None, tok_per_joule=None, config=None))
                 continue
             s, i = best
-            rows.append(dict(hardware=h, tok_s_per_user=lvl, model=s["model"],
+            rows.append(dict(hardware=h, serving=mode, tok_s_per_user=lvl, model=s["model"],
                              precision=s.get("precision_label") or s["precision"],
                              output_tok_s_per_gpu=s["output_tok_s_per_gpu"][i],
                              total_tok_s_per_gpu=s["total_tok_s_per_gpu"][i],

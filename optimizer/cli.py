@@ -307,7 +307,9 @@ def frontier(problem: Path = typer.Argument(..., help="problem file or bundled e
     for w in names:
         t = Table(title=f"frontier: {literal(w)} (best output tok/s per GPU at >= X tok/s per user)",
                   title_justify="left")
-        for c in ("model", "hardware", "precision", "10", "30", "50", "100", "200"):
+        several_modes = len({s.get("serving") for s in fr.for_workload(w)}) > 1
+        for c in ("model", "hardware", "precision", *(["mode"] if several_modes else []),
+                  "10", "30", "50", "100", "200"):
             t.add_column(c, justify="right" if c.isdigit() else "left")
         for s in fr.for_workload(w):
             cells = []
@@ -315,7 +317,7 @@ def frontier(problem: Path = typer.Argument(..., help="problem file or bundled e
                 vals = [v for u, v in zip(s["tok_s_per_user"], s["output_tok_s_per_gpu"]) if u >= lvl]
                 cells.append(_fmt(max(vals)) if vals else "-")
             t.add_row(literal(s["model"]), literal(s["hardware"]), literal(s.get("precision_label") or s["precision"]),
-                      *cells)
+                      *([s.get("serving", "aggregated")] if several_modes else []), *cells)
         out.print(t)
     if json_out is not None:
         write_text(json_out, json.dumps(dict(problem=fr.problem, sla=fr.sla, series=fr.series), indent=1), "--json")
@@ -370,15 +372,21 @@ def compare(problem: Path = typer.Argument(..., help="problem file or bundled ex
             t.add_column(f"{literal(h)} model", justify="left")
         t.add_column(f"{literal(h)} tok/s/GPU", justify="right")
         t.add_column(f"{literal(h)} $/Mtok", justify="right")
+    modes = sorted({r.get("serving", "aggregated") for r in c.rows})
+    if len(modes) > 1:    # each hardware at its best mode: say which
+        t.add_column("modes (best)", justify="left")
     t.add_column(f"{literal(hws[-1])}/{literal(hws[0])} $/Mtok advantage", justify="right")
     ratios = {r["tok_s_per_user"]: r for r in c.ratios()}
     for lvl in c.levels:
         cells = [str(lvl)]
         for h in hws:
-            r = next(r for r in c.rows if r["hardware"] == h and r["tok_s_per_user"] == lvl)
+            r = c.best(h, lvl)
             if several:
                 cells.append(f"{r.get('model') or '-'} {r.get('precision') or ''}".strip())
             cells += [_fmt(r["output_tok_s_per_gpu"]), _fmt(r["cost_usd_per_mtok_output"])]
+        if len(modes) > 1:
+            cells.append(", ".join((c.best(h, lvl) or {}).get("serving", "-") if (c.best(h, lvl) or {}).get(
+                "output_tok_s_per_gpu") else "-" for h in hws))
         cr = ratios[lvl]["cost_ratio"]
         cells.append(f"{cr:.2f}x" if cr else "-")
         t.add_row(*cells)

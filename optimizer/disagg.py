@@ -44,12 +44,14 @@ def _layout_words(gpus: int, dep: bool) -> str:
     return f"attention-DP {gpus} + EP {gpus}" if dep else f"TP {gpus}"
 
 
-def disaggregated_rows(problem: Problem) -> list[dict]:
+def disaggregated_rows(problem: Problem, *, workload: str | None = None, same_type: bool = False,
+                       min_output_tok_s_per_user: float | None = None) -> list[dict]:
     """Candidate rows of every disaggregated deployment the problem allows (``search.serving``).
 
     Columns as :func:`optimizer.candidates.candidate_rows`, plus the pools. ``hardware`` is the
     decode pool's entry; ``capacity_per_replica`` is the deployment's output at its SLA times
-    ``max_utilization``.
+    ``max_utilization``. ``workload`` keeps one workload, ``same_type`` only pools on one
+    hardware entry, and ``min_output_tok_s_per_user`` replaces the SLA's interactivity (frontiers).
     """
     if "disaggregated" not in problem.search.serving:
         return []
@@ -69,14 +71,19 @@ def disaggregated_rows(problem: Problem) -> list[dict]:
     u = e.max_utilization
     rows = []
     for w in problem.workloads:
+        if workload is not None and w.name != workload:
+            continue
+        min_user = w.sla.min_output_tok_s_per_user if min_output_tok_s_per_user is None else min_output_tok_s_per_user
         for mid in w.candidate_models():
             for prec in problem.search.precisions:
                 for hp in entries:
                     for hd in entries:
+                        if same_type and hd.key != hp.key:
+                            continue
                         try:
                             found = disaggregated_pools(
                                 hp.id, hd.id, mid, prec, isl=w.input_tokens, osl=w.output_tokens,
-                                min_output_tok_s_per_user=w.sla.min_output_tok_s_per_user,
+                                min_output_tok_s_per_user=min_user,
                                 ttft_s=w.sla.ttft_s, ttft_percentile=w.sla.ttft_percentile,
                                 decode_replicas=DECODE_REPLICAS, speculative=speculative,
                                 cached_input_fraction=w.cached_input_fraction, engine=engine,
@@ -153,4 +160,45 @@ def mode_comparison(problem: Problem, rows: list[dict]) -> dict:
                 best[m] = dict(output_tok_s_per_gpu=v, hardware=r["hardware"], configuration=r["configuration"],
                                cost_usd_per_mtok_output=r["cost_usd_per_mtok_output"])
         out[w.name] = best
+    return out
+
+
+# interactivity levels (output tok/s per user) of a disaggregated frontier
+FRONTIER_LEVELS = (10.0, 20.0, 35.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0)
+
+
+def disaggregated_series(problem: Problem, workload: str, levels=FRONTIER_LEVELS) -> list[dict]:
+    """Frontier series of disaggregated deployments, one per (model, hardware, precision) with
+    both pools on that hardware: at each interactivity level the deployment with the most output
+    tok/s per GPU reaching it (TTFT SLA kept), then only the Pareto points. Keys as
+    :class:`optimizer.analysis.Frontier` series, with ``serving`` = "disaggregated"."""
+    best: dict = {}
+    for lvl in levels:
+        for r in disaggregated_rows(problem, workload=workload, same_type=True, min_output_tok_s_per_user=lvl):
+            k = (r["model"], r["hardware"], r["precision"])
+            cur = best.setdefault(k, {})
+            key = round(r["output_tok_s_per_user"], 6)
+            if key not in cur or r["output_tok_s_per_gpu"] > cur[key]["output_tok_s_per_gpu"]:
+                cur[key] = r
+    out = []
+    for (model, hw, prec), pts in best.items():
+        rows = sorted(pts.values(), key=lambda r: r["output_tok_s_per_user"])
+        keep, top = [], -np.inf
+        for r in reversed(rows):             # nothing faster per user has more throughput
+            if r["output_tok_s_per_gpu"] > top:
+                keep.append(r)
+                top = r["output_tok_s_per_gpu"]
+        keep.reverse()
+        out.append(dict(
+            workload=workload, model=model, hardware=hw, precision=prec, serving="disaggregated",
+            precision_label=keep[0]["precision_label"],
+            tok_s_per_user=[r["output_tok_s_per_user"] for r in keep],
+            output_tok_s_per_gpu=[r["output_tok_s_per_gpu"] for r in keep],
+            total_tok_s_per_gpu=[r["total_tok_s_per_gpu"] for r in keep],
+            cost_usd_per_mtok_output=[r["cost_usd_per_mtok_output"] for r in keep],
+            tok_per_joule=[r["tok_per_joule"] for r in keep], ttft_s=[r["ttft_s"] for r in keep],
+            configs=[dict(configuration=r["configuration"], serving="disaggregated",
+                          prefill_tp=r["prefill_tp"], prefill_ep=r["prefill_ep"], prefill_replicas=r["prefill_replicas"],
+                          decode_tp=r["decode_tp"], decode_ep=r["decode_ep"], decode_replicas=r["decode_replicas"],
+                          speculative=r["speculative"], concurrency=r["concurrency"]) for r in keep]))
     return out

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 _MARKERS = {"bf16": "o", "fp8": "s", "fp4": "^"}
+_MODE_STYLES = {"aggregated": "-", "disaggregated": "--"}
 
 
 def _mathsafe(text: str) -> str:
@@ -58,11 +59,16 @@ def plot_frontier(fr, workload: str, path=None, chosen=None):
     color = {h: cmap(i % 10) for i, h in enumerate(hws)}
     styles = ("-", "--", ":", "-.")
     dash = {m: styles[i % len(styles)] for i, m in enumerate(models)}
+    modes = sorted({s.get("serving", "aggregated") for s in series})
     for s in series:
-        # several models may serve the workload (min_quality): the legend names each one
-        label = (f"{s['model']}: " if len(models) > 1 else "") + f"{s['hardware']} {precision_label(s)}"
+        # several models may serve the workload (min_quality): the legend names each one; with
+        # both serving modes, the line style is the mode (solid aggregated, dashed disaggregated)
+        mode = s.get("serving", "aggregated")
+        label = ((f"{s['model']}: " if len(models) > 1 else "") + f"{s['hardware']} {precision_label(s)}"
+                 + (f" {mode}" if len(modes) > 1 else ""))
+        ls = _MODE_STYLES.get(mode, "-") if len(modes) > 1 else dash[s["model"]]
         kw = dict(color=color[s["hardware"]], marker=_MARKERS.get(s["precision"], "o"), ms=4, lw=1.6,
-                  ls=dash[s["model"]], label=label)
+                  ls=ls, label=label)
         ax1.plot(s["tok_s_per_user"], s["output_tok_s_per_gpu"], **kw)
         ax2.plot(s["tok_s_per_user"], s["cost_usd_per_mtok_output"], **kw)
     sla = fr.sla.get(workload, {})
@@ -94,12 +100,21 @@ def plot_frontier(fr, workload: str, path=None, chosen=None):
 def plot_compare(cmp, path=None):
     """Throughput per GPU, cost per Mtok and tokens per joule of each hardware across levels."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
-    for h in cmp.hardware:
-        rows = [r for r in cmp.rows if r["hardware"] == h and r["output_tok_s_per_gpu"]]
-        x = [r["tok_s_per_user"] for r in rows]
-        axes[0].plot(x, [r["output_tok_s_per_gpu"] for r in rows], marker="o", label=h)
-        axes[1].plot(x, [r["cost_usd_per_mtok_output"] for r in rows], marker="o", label=h)
-        axes[2].plot(x, [r["tok_per_joule"] for r in rows], marker="o", label=h)
+    modes = list(dict.fromkeys(r.get("serving", "aggregated") for r in cmp.rows))
+    cmap = plt.get_cmap("tab10")
+    for i, h in enumerate(cmp.hardware):
+        for mode in modes:
+            rows = [r for r in cmp.rows if r["hardware"] == h and r.get("serving", "aggregated") == mode
+                    and r["output_tok_s_per_gpu"]]
+            if not rows:
+                continue
+            x = [r["tok_s_per_user"] for r in rows]
+            # one color per hardware; with both serving modes, solid aggregated, dashed disaggregated
+            kw = dict(marker="o", color=cmap(i % 10), ls=_MODE_STYLES.get(mode, "-") if len(modes) > 1 else "-",
+                      label=f"{h} {mode}" if len(modes) > 1 else h)
+            axes[0].plot(x, [r["output_tok_s_per_gpu"] for r in rows], **kw)
+            axes[1].plot(x, [r["cost_usd_per_mtok_output"] for r in rows], **kw)
+            axes[2].plot(x, [r["tok_per_joule"] for r in rows], **kw)
     for ax, lab in zip(axes, ("output tokens/s per GPU", "USD per million output tokens",
                               "tokens per joule (all-in)")):
         ax.set_xscale("log")

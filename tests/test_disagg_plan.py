@@ -195,3 +195,32 @@ def test_deployment_pools_hold_the_allocation_gpus():
     dis = sum(a["gpus"] for a in plan.allocations if a["serving"] == "disaggregated")
     assert sum(d["replicas"] * d["gpus_per_replica"] for d in deps if d.get("serving") == "disaggregated") == dis
     assert math.isfinite(plan.total_cost_usd_per_hour) and np.isfinite(plan.totals["power_mw"])
+
+
+# ------------------------------------------------------------------------ frontier and compare
+
+def test_frontier_and_compare_draw_both_modes():
+    from optimizer.plots import plot_compare, plot_frontier
+
+    p = problems.load(EX / "prefill-decode-split.yaml")
+    fr = optimizer.frontier(p)
+    modes = {s["serving"] for s in fr.series}
+    assert modes == {"aggregated", "disaggregated"}
+    for s in fr.series:       # Pareto: throughput falls as interactivity rises
+        assert all(a < b for a, b in zip(s["tok_s_per_user"], s["tok_s_per_user"][1:]))
+        assert all(a > b for a, b in zip(s["output_tok_s_per_gpu"], s["output_tok_s_per_gpu"][1:]))
+    fig = plot_frontier(fr, "rag")
+    lines = {ln.get_label(): ln.get_linestyle() for ln in fig.axes[0].get_lines()}
+    assert lines["h200-sxm fp8 aggregated"] == "-" and lines["h200-sxm fp8 disaggregated"] == "--"
+    cmp = optimizer.compare(p, ["h100-sxm", "h200-sxm"])
+    assert {r["serving"] for r in cmp.rows} == {"aggregated", "disaggregated"}
+    best = cmp.best("h200-sxm", 50)
+    assert best["output_tok_s_per_gpu"] == max(r["output_tok_s_per_gpu"] or 0 for r in cmp.rows
+                                               if r["hardware"] == "h200-sxm" and r["tok_s_per_user"] == 50)
+    labels = {ln.get_label() for ln in plot_compare(cmp).axes[0].get_lines()}
+    assert {"h100-sxm aggregated", "h100-sxm disaggregated"} <= labels
+
+
+def test_aggregated_only_problem_draws_no_disaggregated_series():
+    fr = optimizer.frontier(problems.load(EX / "chat-mixed-fleet.yaml"))
+    assert {s["serving"] for s in fr.series} == {"aggregated"}
