@@ -111,6 +111,9 @@ def test_no_bundled_plan_buys_a_fraction_of_a_node_or_rack(name):
     for h, u in plan.totals["units_by_type"].items():
         assert u["gpus_per_unit"] == problems.get_hardware(h).unit_gpus
         assert plan.totals["gpus_by_type"][h] == u["units"] * u["gpus_per_unit"]
-        sizes = [a["gpus"] // a["replicas"] for a in plan.allocations if a["hardware"] == h
-                 for _ in range(a["replicas"])]
+        # servers of each pool on this hardware (a disaggregated deployment has two pools)
+        sizes = [p["gpus_per_replica"] for a in plan.allocations
+                 for p in (a.get("pools") or [dict(hardware=a["hardware"], replicas=1,
+                                                   gpus_per_replica=a["gpus"] // a["replicas"])])
+                 if p["hardware"] == h for _ in range(a["replicas"] * p["replicas"])]
         assert pack(sizes, u["gpus_per_unit"], u["units"]), (name, h)
