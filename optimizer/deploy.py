@@ -412,7 +412,8 @@ def write_deployments(plan, directory) -> list[Path]:
     written = []
     summary = [f"# Deployment of plan {plan.problem} ({plan.objective})", ""]
     for i, d in enumerate(deps, 1):
-        sub = root / f"{i:02d}-{_slug(d['workload'])}-{_slug(d['hardware'])}"
+        role = f"-{d['role']}" if d.get("role") else ""      # a disaggregated deployment's two pools
+        sub = root / f"{i:02d}-{_slug(d['workload'])}-{_slug(d['hardware'])}{role}"
         sub.mkdir(exist_ok=True)
         summary.append(f"## {sub.name}: {d['model']} on {d['hardware']}, {d['configuration']}")
         summary.append(f"- {_n(d['replicas'], 'replica')} of {d['gpus_per_replica']} GPUs; {d['placement']['text']}")

@@ -224,3 +224,16 @@ def test_frontier_and_compare_draw_both_modes():
 def test_aggregated_only_problem_draws_no_disaggregated_series():
     fr = optimizer.frontier(problems.load(EX / "chat-mixed-fleet.yaml"))
     assert {s["serving"] for s in fr.series} == {"aggregated"}
+
+
+def test_deploy_writes_each_pool_and_no_engine_command(tmp_path):
+    from optimizer.deploy import write_deployments
+
+    plan = optimizer.solve(problems.load(EX / "prefill-decode-split.yaml"))
+    write_deployments(plan, tmp_path)
+    dirs = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert any(d.endswith("-prefill") for d in dirs) and any(d.endswith("-decode") for d in dirs)
+    for d in dirs:
+        assert (tmp_path / d / "replicas.csv").exists()
+        assert not list((tmp_path / d).glob("*.sh"))       # disaggregated pools: no command written
+    assert "not written: disaggregated serving" in (tmp_path / "README.md").read_text()
