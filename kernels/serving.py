@@ -468,7 +468,7 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
 def disaggregated_pools(prefill_hardware, decode_hardware, model, precision, *, isl=1024, osl=1024,
                         min_output_tok_s_per_user=None, ttft_s=None, ttft_percentile="p90",
                         decode_replicas=(1, 2, 4), speculative=None, cached_input_fraction=0.0,
-                        engine=None, calibration=None, max_concurrency=4096) -> list[dict]:
+                        engine=None, calibration=None, max_concurrency=4096, same_units=None) -> list[dict]:
     """Disaggregated deployments a planner can buy: prefill pool on ``prefill_hardware``, decode
     pool on ``decode_hardware`` (the same type or another), one per decode pool size.
 
@@ -477,7 +477,9 @@ def disaggregated_pools(prefill_hardware, decode_hardware, model, precision, *, 
     ``ttft_percentile`` ("mean", "p90", "p99"; queueing + prefill + KV transfer) is at most
     ``ttft_s`` seconds. The prefill pool has the fewest replicas covering the decode pool's
     request rate (:func:`pool_ratio`). The KV cache moves over the scale-up link when both pools
-    are one hardware type and fit in one scale-up domain, else over the slower scale-out NIC.
+    are one hardware type and fit in one scale-up domain, else over the slower scale-out NIC;
+    ``same_units`` False says the two pools never share a scale-up domain (None: they may when
+    both hardware ids are equal).
 
     Returns a list of dicts (possibly empty): layouts (``prefill_gpus``, ``prefill_dep``,
     ``prefill_replicas``, ``decode_*``, ``speculative``, ``decode_batch``), ``requests_s``
@@ -512,7 +514,7 @@ def disaggregated_pools(prefill_hardware, decode_hardware, model, precision, *, 
     g_d = np.array([d_lay[i][0] for i in li], dtype=float)
     hrp, hrd = _hw_row(prefill_hardware, calib, engine), _hw_row(decode_hardware, calib, engine)
     kv = kv_bytes_per_request(model, precision, isl)
-    same = prefill_hardware == decode_hardware
+    same = (prefill_hardware == decode_hardware) if same_units is None else bool(same_units)
     out = []
     for n_d in decode_replicas:
         r_dec = n_d * rd["requests_per_s_per_replica"][li, si, bi]          # (D,)

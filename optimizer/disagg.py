@@ -87,7 +87,9 @@ def disaggregated_rows(problem: Problem, *, workload: str | None = None, same_ty
                                 ttft_s=w.sla.ttft_s, ttft_percentile=w.sla.ttft_percentile,
                                 decode_replicas=DECODE_REPLICAS, speculative=speculative,
                                 cached_input_fraction=w.cached_input_fraction, engine=engine,
-                                calibration=calib, max_concurrency=problem.search.max_concurrency)
+                                calibration=calib, max_concurrency=problem.search.max_concurrency,
+                                # two entries of one type (e.g. rented and owned) are separate units
+                                same_units=hp.key == hd.key)
                         except Exception as err:   # noqa: BLE001 - a model the pair cannot run
                             if type(err).__name__ != "PredictError":
                                 raise

@@ -237,3 +237,17 @@ def test_deploy_writes_each_pool_and_no_engine_command(tmp_path):
         assert (tmp_path / d / "replicas.csv").exists()
         assert not list((tmp_path / d).glob("*.sh"))       # disaggregated pools: no command written
     assert "not written: disaggregated serving" in (tmp_path / "README.md").read_text()
+
+
+def test_disaggregated_only_plan_and_two_entries_of_one_type_use_scale_out():
+    d = problems.load(EX / "prefill-decode-split.yaml").model_dump(mode="json")
+    d["search"]["serving"] = ["disaggregated"]
+    plan = optimizer.solve(problems.problem_from_dict(d))
+    assert plan.is_feasible and {a["serving"] for a in plan.allocations} == {"disaggregated"}
+    # same catalog id, two entries (separate units): pools never share a scale-up domain
+    one = disaggregated_pools("h200-sxm", "h200-sxm", "llama-3.3-70b", "fp8", isl=1024, osl=256,
+                              min_output_tok_s_per_user=30, decode_replicas=(1,))
+    two = disaggregated_pools("h200-sxm", "h200-sxm", "llama-3.3-70b", "fp8", isl=1024, osl=256,
+                              min_output_tok_s_per_user=30, decode_replicas=(1,), same_units=False)
+    assert one[0]["in_domain"] and not two[0]["in_domain"]
+    assert two[0]["kv_transfer_s"] > one[0]["kv_transfer_s"]
