@@ -19,8 +19,8 @@ Accepted inputs (one or more files, mixed):
 The fit: in log space, each measured throughput (and TPOT where measured) gives a residual
 ``log(predicted / measured) / 0.2``, and each refitted factor ``log(factor / shipped) / 0.5``: the
 shipped calibration (fitted to the published measurements) is a prior that holds factors the new
-rows say little about. The factors refitted are the compute and bandwidth efficiencies of each
-calibration group the measured hardware belongs to.
+rows say little about. The factors refitted are the compute and bandwidth factors (multipliers on
+the measured kernel efficiencies) of each calibration group the measured hardware belongs to.
 """
 
 from __future__ import annotations
