@@ -459,16 +459,18 @@ def catalog(kind: str = typer.Argument("hardware", help="hardware | models"),
         return
     t = Table(title=f"{kind} catalog", title_justify="left", show_lines=False)
     if kind == "hardware":
+        t.caption = f"$/h: {literal(problems.price_basis())}; '-': not priced on that basis, give a price in the problem"
         cols = ("id", "memory GB", "TB/s", "BF16 TF", "FP8 TF", "FP4 TF", "TDP W", "scale-up", "unit GPUs", "$/h",
-                "source")
+                "$/h source (date)", "source")
         for c in cols:
             t.add_column(c, overflow="fold")
         for h in cat.values():
             t.add_row(literal(h.id), _fmt(h.hbm_gb), _fmt(h.hbm_tb_s), _fmt(h.bf16_dense_tflops), _fmt(h.fp8_dense_tflops),
                       _fmt(h.fp4_dense_tflops), _fmt(h.tdp_w),
                       f"{h.scaleup_domain_gpus}x{_fmt(h.scaleup_gb_s_per_gpu)} GB/s", str(h.unit_gpus),
-                      _fmt(h.price_usd_per_hour),
-                      literal(h.source[:90] + ("..." if len(h.source) > 90 else "")))
+                      _fmt(h.price_usd_per_hour) if h.price_usd_per_hour is not None else "-",
+                      literal(_short(h.price_source or "", 60) + (f" ({h.price_date})" if h.price_date else "")),
+                      literal(_short(h.source, 90)))
     else:
         cols = ("id", "params B", "active B", "layers", "attention", "MoE", "native", "GPQA-D", "source")
         for c in cols:
@@ -479,6 +481,10 @@ def catalog(kind: str = typer.Argument("hardware", help="hardware | models"),
                       literal(m.attention.type), moe, literal(m.native_precision), _fmt(m.quality_gpqa_diamond),
                       literal(m.source[:90] + "..."))
     out.print(t)
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[:n] + "..."
 
 
 # ----------------------------------------------------------------------------------- validate

@@ -148,6 +148,7 @@ class ModelSpec(_Entry):
 
 class _HardwareFile(_Entry):
     schema_: Literal["tokenfleet-hardware/1"] = Field(alias="schema")
+    price_basis: str
     hardware: tuple[HardwareSpec, ...]
 
 
@@ -162,6 +163,11 @@ def _read(name: str) -> dict:
 
 
 @functools.cache
+def price_basis() -> str:
+    """What the catalog's rental prices mean (one basis for every entry; see hardware.yaml)."""
+    return _HardwareFile.model_validate(_read("hardware.yaml")).price_basis
+
+
 def hardware_catalog() -> dict[str, HardwareSpec]:
     """All catalog hardware by id (validated once, cached)."""
     f = _HardwareFile.model_validate(_read("hardware.yaml"))

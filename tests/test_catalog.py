@@ -58,3 +58,30 @@ def test_quality_scores_carry_sources():
     for m in problems.model_catalog().values():
         for q in m.quality_scores:
             assert q.source and re.search(r"\d{4}", q.date)
+
+
+def test_rental_prices_have_one_stated_basis_and_the_catalog_shows_it(capsys):
+    from optimizer.cli import main
+
+    basis = problems.price_basis()
+    assert "TCO" in basis and "SemiAnalysis" in basis
+    cat = problems.hardware_catalog()
+    # priced entries cite the TCO model; the others carry no price and say why
+    for h in cat.values():
+        if h.price_usd_per_hour is not None:
+            assert "TCO" in h.price_source, h.id
+        else:
+            assert h.price_source is None or "problem file" in h.price_source, h.id
+    assert cat["l40s"].price_usd_per_hour is None and cat["a100-sxm-80gb"].price_usd_per_hour is None
+    # an L40S is no longer listed dearer than an H100 on a different basis
+    assert main(["catalog", "hardware"]) == 0
+    printed = capsys.readouterr().out
+    assert "owner TCO per GPU-hour" in printed and "SemiAnalysis AI Cloud" in printed
+
+
+def test_a_problem_gives_the_price_of_hardware_the_catalog_does_not_price(tiny_problem_dict):
+    d = dict(tiny_problem_dict, hardware=[{"id": "l40s", "available": 8}])
+    with pytest.raises(problems.ProblemError, match="price"):
+        problems.problem_from_dict(d)
+    d["hardware"] = [{"id": "l40s", "available": 8, "price_usd_per_hour": 1.9512}]
+    assert problems.problem_from_dict(d).hardware[0].spec().price_usd_per_hour == 1.9512
