@@ -174,10 +174,7 @@ def step_time(tok_dec, tok_pf, ctx_dec, ctx_pf, batch, tp, dep,
     # every prompt token -- so neither is priced like the layers' GEMMs
     p_layers = fmax(p_nonexpert - 2.0 * p_vocab, 0.5 * p_nonexpert)
     w_ne = p_layers * wb_ne * per_gpu
-    # speculative drafting (MTP) adds ~one layer's non-expert read per draft token
-    w_draft = draft * w_ne / n_layers
-    t_dense = roofline(2.0 * p_layers * tokens / tp, w_ne + w_draft,
-                       eff_c * peak, eff_b * hbm_bw)
+    t_dense = roofline(2.0 * p_layers * tokens / tp, w_ne, eff_c * peak, eff_b * hbm_bw)
     t_head = roofline(2.0 * p_vocab * tok_dec / tp, 2.0 * p_vocab * per_gpu,
                       eff_c16 * peak_attn, eff_b * hbm_bw)
     # MoE expert GEMMs (a grouped GEMM over the experts touched, at eff_moe of a dense GEMM's
@@ -196,7 +193,20 @@ def step_time(tok_dec, tok_pf, ctx_dec, ctx_pf, batch, tp, dep,
     kv_layer = kv_read / n_layers
     t_attn_dec = roofline(attn_dec_flops * tok_dec * attn_ctx_tokens(ctx_dec, n_full, n_win, window) / tp,
                           kv_read, eff_attn * peak_attn, eff_kv * saturating(kv_layer, kv_half) * hbm_bw)
-    busy = t_dense + t_head + t_moe + t_attn_pf + t_attn_dec
+    # MTP draft head: per draft token one more transformer layer (its attention over its own KV,
+    # its dense GEMMs and its MoE layer) over the batch's B tokens, then the shared LM head over
+    # them, run after the verification pass (which already carries B(1 + k) tokens above)
+    d_b = expected_distinct_experts(batch, n_experts, top_k)
+    moe_layer = where(n_moe_layers > 0.5, 1.0, 0.0)
+    t_draft = draft * (roofline(2.0 * p_layers / n_layers * batch / tp, w_ne / n_layers,
+                                eff_c * peak, eff_b * hbm_bw)
+                       + moe_layer * roofline(2.0 * top_k * p_expert_one * batch / tp,
+                                              d_b * p_expert_one * wb_e / tp,
+                                              eff_c * eff_moe * peak, eff_b * hbm_bw)
+                       + roofline(2.0 * p_vocab * batch / tp, 2.0 * p_vocab * per_gpu,
+                                  eff_c16 * peak_attn, eff_b * hbm_bw)
+                       + kv_layer / (eff_kv * saturating(kv_layer, kv_half) * hbm_bw))
+    busy = t_dense + t_head + t_moe + t_attn_pf + t_attn_dec + t_draft
     t_comm = comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat, a2a_eff)
     # fixed costs: kernel launches per layer, and host work (scheduling, sampling) per sequence
     # on each scheduler -- one per GPU under dep, one per replica under tp
