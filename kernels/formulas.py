@@ -137,8 +137,9 @@ def roofline(flops, bytes_, flop_rate, byte_rate):
 
 
 def sqrt_(x):
-    """Square root of x >= 0 in the restricted subset."""
-    return exp(0.5 * log1p(fmax(x, 1e-300) - 1.0))
+    """Square root of x >= 0 in the restricted subset (x below 1e-12 counts as 1e-12: its root,
+    1e-6, is what this file's callers add to 1)."""
+    return exp(0.5 * log1p(fmax(x, 1e-12) - 1.0))
 
 
 def ep_imbalance(tokens, tp, dep, top_k):
