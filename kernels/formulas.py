@@ -137,9 +137,10 @@ def roofline(flops, bytes_, flop_rate, byte_rate):
 
 
 def sqrt_(x):
-    """Square root of x >= 0 in the restricted subset (x below 1e-12 counts as 1e-12: its root,
-    1e-6, is what this file's callers add to 1)."""
-    return exp(0.5 * log1p(fmax(x, 1e-12) - 1.0))
+    """Square root of x >= 0 in the restricted subset. x below 1e-6 counts as 1e-6 (root 1e-3),
+    so that x - 1 stays above -1 in float32 too (a float32 1 - 1e-12 is 1); no caller's x is
+    that small where its root is used."""
+    return exp(0.5 * log1p(fmax(x, 1e-6) - 1.0))
 
 
 def ep_imbalance(tokens, tp, dep, top_k):
