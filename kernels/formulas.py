@@ -157,7 +157,7 @@ def ep_imbalance(tokens, tp, dep, top_k):
     return where(dep > 0.5, where(tp > 1.5, f, 1.0), 1.0)
 
 
-def comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat, a2a_eff):
+def comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat, a2a_eff, imb):
     """Collective time per forward step over ``tokens`` tokens (seconds).
 
     Each collective costs ``lat + bytes / bandwidth`` (alpha-beta), so small messages are latency
@@ -166,13 +166,14 @@ def comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, l
     token's top_k copies, (tp-1)/tp of which leave the GPU; all-to-all reaches a smaller fraction
     of the link (``a2a_eff``: many small messages) than a ring all-reduce. An all-to-all's latency
     grows with its peers (a message is posted to each: ``A2A_PEER_LATENCY_S`` per peer beyond the
-    first), and it ends when the busiest rank has received its share (``ep_imbalance``).
+    first), and it ends when the busiest rank has received its share (``imb``, the busiest
+    rank's load over the mean: ``ep_imbalance``).
     """
     multi = where(tp > 1.5, 1.0, 0.0)
     frac = (tp - 1.0) / tp
     ar = n_layers * 2.0 * (2.0 * frac * tokens * hidden * 2.0 / link_bw + lat)
     a2a_lat = lat + (tp - 2.0) * A2A_PEER_LATENCY_S
-    a2a = n_moe_layers * 2.0 * (ep_imbalance(tokens, tp, dep, top_k) * (tokens / tp) * top_k * hidden * 1.5
+    a2a = n_moe_layers * 2.0 * (imb * (tokens / tp) * top_k * hidden * 1.5
                                 * frac / (a2a_eff * link_bw) + a2a_lat)
     return multi * where(dep > 0.5, a2a, ar)
 
@@ -214,15 +215,17 @@ def step_time(tok_dec, tok_pf, ctx_dec, ctx_pf, batch, tp, dep,
     d_chk = expected_distinct_experts(tok_dec + PREFILL_CHUNK_TOKENS, n_experts, top_k)
     distinct = (1.0 - chunk_frac) * d_dec + chunk_frac * d_chk
     # under dep the step waits for the busiest expert-parallel rank's tokens
-    t_moe = roofline(ep_imbalance(tokens, tp, dep, top_k) * 2.0 * n_moe_layers * top_k * p_expert_one * tokens / tp,
+    imb = ep_imbalance(tokens, tp, dep, top_k)
+    t_moe = roofline(imb * 2.0 * n_moe_layers * top_k * p_expert_one * tokens / tp,
                      n_moe_layers * distinct * p_expert_one * wb_e / tp,
                      eff_c * eff_moe * peak, eff_b * hbm_bw)
     # attention math runs at the BF16 tensor rate whatever the weight precision
     t_attn_pf = attn_pf_flops * tok_pf * attn_ctx_tokens(ctx_pf, n_full, n_win, window) / tp / (eff_attn * peak_attn)
     kv_read = batch * kv_seq / kv_div
     kv_layer = kv_read / n_layers
+    kv_bw = eff_kv * saturating(kv_layer, kv_half) * hbm_bw
     t_attn_dec = roofline(attn_dec_flops * tok_dec * attn_ctx_tokens(ctx_dec, n_full, n_win, window) / tp,
-                          kv_read, eff_attn * peak_attn, eff_kv * saturating(kv_layer, kv_half) * hbm_bw)
+                          kv_read, eff_attn * peak_attn, kv_bw)
     # MTP draft head: per draft token one more transformer layer (its attention over its own KV,
     # its dense GEMMs and its MoE layer) over the batch's B tokens, then the shared LM head over
     # them, run after the verification pass (which already carries B(1 + k) tokens above)
@@ -235,9 +238,9 @@ def step_time(tok_dec, tok_pf, ctx_dec, ctx_pf, batch, tp, dep,
                                               eff_c * eff_moe * peak, eff_b * hbm_bw)
                        + roofline(2.0 * p_vocab * batch / tp, 2.0 * p_vocab * per_gpu,
                                   eff_c16 * peak_attn, eff_b * hbm_bw)
-                       + kv_layer / (eff_kv * saturating(kv_layer, kv_half) * hbm_bw))
+                       + kv_layer / kv_bw)
     busy = t_dense + t_head + t_moe + t_attn_pf + t_attn_dec + t_draft
-    t_comm = comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat, a2a_eff)
+    t_comm = comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat, a2a_eff, imb)
     # fixed costs: kernel launches per layer, and host work (scheduling, sampling) per sequence
     # on each scheduler -- one per GPU under dep, one per replica under tp
     seqs_per_sched = batch / where(dep > 0.5, tp, 1.0)

@@ -96,7 +96,7 @@ def test_all_to_all_latency_grows_with_peers():
     """At one token the all-to-all is latency bound: EP72's latency exceeds EP8's by 64 peers'
     posting cost, twice (dispatch and combine) per MoE layer."""
     kw = dict(tokens=1.0, dep=1.0, hidden=7168.0, n_layers=61.0, n_moe_layers=58.0, top_k=8.0,
-              link_bw=1.0e15, lat=5e-6, a2a_eff=1.0)
+              link_bw=1.0e15, lat=5e-6, a2a_eff=1.0, imb=1.0)
     t8 = float(formulas.comm_time(tp=8.0, **kw))
     t72 = float(formulas.comm_time(tp=72.0, **kw))
     assert t72 - t8 == pytest.approx(58 * 2 * 64 * formulas.A2A_PEER_LATENCY_S, rel=1e-3)
