@@ -476,7 +476,8 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
 def disaggregated_pools(prefill_hardware, decode_hardware, model, precision, *, isl=1024, osl=1024,
                         min_output_tok_s_per_user=None, ttft_s=None, ttft_percentile="p90",
                         decode_replicas=(1, 2, 4), speculative=None, cached_input_fraction=0.0,
-                        engine=None, calibration=None, max_concurrency=4096, same_units=None) -> list[dict]:
+                        engine=None, calibration=None, max_concurrency=4096, same_units=None,
+                        speculative_data="chat") -> list[dict]:
     """Disaggregated deployments a planner can buy: prefill pool on ``prefill_hardware``, decode
     pool on ``decode_hardware`` (the same type or another), one per decode pool size.
 
@@ -487,7 +488,8 @@ def disaggregated_pools(prefill_hardware, decode_hardware, model, precision, *, 
     request rate (:func:`pool_ratio`). The KV cache moves over the scale-up link when both pools
     are one hardware type and fit in one scale-up domain, else over the slower scale-out NIC;
     ``same_units`` False says the two pools never share a scale-up domain (None: they may when
-    both hardware ids are equal).
+    both hardware ids are equal). ``speculative_data`` ("chat", a plan's default, or
+    "benchmark") selects the model's MTP draft acceptance.
 
     Returns a list of dicts (possibly empty): layouts (``prefill_gpus``, ``prefill_dep``,
     ``prefill_replicas``, ``decode_*``, ``speculative``, ``decode_batch``), ``requests_s``
@@ -512,7 +514,7 @@ def disaggregated_pools(prefill_hardware, decode_hardware, model, precision, *, 
     g_p = np.array([g for g, _ in p_lay], dtype=float)
     grid = batch_grid(max_concurrency)
     rd = {k: v[0] for k, v in _evaluate(decode_hardware, model, precision, d_lay, specs, grid, isl, osl,
-                                        calib, engine, [1.0]).items()}
+                                        calib, engine, [1.0], speculative_data=speculative_data).items()}
     ok_d = rd["status"] >= Status.MISSES_SLA
     if min_output_tok_s_per_user is not None:
         ok_d &= rd["output_tok_s_per_user"] >= min_output_tok_s_per_user
