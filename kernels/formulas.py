@@ -48,6 +48,10 @@ OUTPUTS = (
 MEM_USABLE_FRACTION = 0.90      # engines reserve ~10% of device memory (vLLM gpu_memory_utilization)
 ACTIVATION_RESERVE_BYTES = 2.0e9  # activations, logits and CUDA graphs workspace per GPU
 PREFILL_CHUNK_TOKENS = 8192.0   # chunked-prefill budget per step (trtllm/vllm default max_num_tokens)
+# all-to-all latency per additional peer: NCCL alltoall alpha (aiconfigurator-core 0.12.0 nccl
+# tables, kernels/data/measured_efficiency.json) rises 0.27-0.29 us per GPU from 2 to 8 GPUs on
+# H100, H200, B200 and B300 (e.g. B200 11.9 -> 13.6 us); extrapolated linearly to 72 peers
+A2A_PEER_LATENCY_S = 0.28e-6
 
 
 def peak_flops(prec, peak_bf16, peak_fp8, peak_fp4, w4a8):
@@ -132,19 +136,45 @@ def roofline(flops, bytes_, flop_rate, byte_rate):
     return fmax(flops / flop_rate, bytes_ / byte_rate)
 
 
-def comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat, a2a_eff):
+def sqrt_(x):
+    """Square root of x >= 0 in the restricted subset. x below 1e-6 counts as 1e-6 (root 1e-3),
+    so that x - 1 stays above -1 in float32 too (a float32 1 - 1e-12 is 1); no caller's x is
+    that small where its root is used."""
+    return exp(0.5 * log1p(fmax(x, 1e-6) - 1.0))
+
+
+def ep_imbalance(tokens, tp, dep, top_k):
+    """Load of the busiest expert-parallel rank over the mean (>= 1).
+
+    Under dep the experts are split over ``tp`` ranks and each of ``tokens`` tokens sends ``top_k``
+    copies to the ranks of its experts: a rank's load is binomial with mean mu = tokens*top_k/tp
+    and variance mu(1 - 1/tp). The step waits for the busiest of the tp ranks, whose expected load
+    is ~ mu + sigma * sqrt(2 ln tp) (the maximum of tp near-normal loads), so the factor is
+    1 + sqrt(2 ln(tp) (1 - 1/tp) / mu): 1.26 for 1,152 decode tokens over EP72 with top-8, ~1 for
+    a prefill chunk. Uniform routing; real routers are skewed further."""
+    mu = fmax(tokens * top_k / tp, 1.0)
+    f = 1.0 + sqrt_(2.0 * log1p(tp - 1.0) * (1.0 - 1.0 / tp) / mu)
+    return where(dep > 0.5, where(tp > 1.5, f, 1.0), 1.0)
+
+
+def comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat, a2a_eff, imb):
     """Collective time per forward step over ``tokens`` tokens (seconds).
 
     Each collective costs ``lat + bytes / bandwidth`` (alpha-beta), so small messages are latency
     bound. TP: two ring all-reduces of the BF16 activations per layer, 2(tp-1)/tp of the bytes
     each. dep: per MoE layer an all-to-all dispatch (FP8, 1 B) and combine (BF16, 2 B) of each
     token's top_k copies, (tp-1)/tp of which leave the GPU; all-to-all reaches a smaller fraction
-    of the link (``a2a_eff``: many small messages, expert load imbalance) than a ring all-reduce.
+    of the link (``a2a_eff``: many small messages) than a ring all-reduce. An all-to-all's latency
+    grows with its peers (a message is posted to each: ``A2A_PEER_LATENCY_S`` per peer beyond the
+    first), and it ends when the busiest rank has received its share (``imb``, the busiest
+    rank's load over the mean: ``ep_imbalance``).
     """
     multi = where(tp > 1.5, 1.0, 0.0)
     frac = (tp - 1.0) / tp
     ar = n_layers * 2.0 * (2.0 * frac * tokens * hidden * 2.0 / link_bw + lat)
-    a2a = n_moe_layers * 2.0 * ((tokens / tp) * top_k * hidden * 1.5 * frac / (a2a_eff * link_bw) + lat)
+    a2a_lat = lat + (tp - 2.0) * A2A_PEER_LATENCY_S
+    a2a = n_moe_layers * 2.0 * (imb * (tokens / tp) * top_k * hidden * 1.5
+                                * frac / (a2a_eff * link_bw) + a2a_lat)
     return multi * where(dep > 0.5, a2a, ar)
 
 
@@ -174,10 +204,7 @@ def step_time(tok_dec, tok_pf, ctx_dec, ctx_pf, batch, tp, dep,
     # every prompt token -- so neither is priced like the layers' GEMMs
     p_layers = fmax(p_nonexpert - 2.0 * p_vocab, 0.5 * p_nonexpert)
     w_ne = p_layers * wb_ne * per_gpu
-    # speculative drafting (MTP) adds ~one layer's non-expert read per draft token
-    w_draft = draft * w_ne / n_layers
-    t_dense = roofline(2.0 * p_layers * tokens / tp, w_ne + w_draft,
-                       eff_c * peak, eff_b * hbm_bw)
+    t_dense = roofline(2.0 * p_layers * tokens / tp, w_ne, eff_c * peak, eff_b * hbm_bw)
     t_head = roofline(2.0 * p_vocab * tok_dec / tp, 2.0 * p_vocab * per_gpu,
                       eff_c16 * peak_attn, eff_b * hbm_bw)
     # MoE expert GEMMs (a grouped GEMM over the experts touched, at eff_moe of a dense GEMM's
@@ -187,17 +214,33 @@ def step_time(tok_dec, tok_pf, ctx_dec, ctx_pf, batch, tp, dep,
     d_dec = expected_distinct_experts(tok_dec, n_experts, top_k)
     d_chk = expected_distinct_experts(tok_dec + PREFILL_CHUNK_TOKENS, n_experts, top_k)
     distinct = (1.0 - chunk_frac) * d_dec + chunk_frac * d_chk
-    t_moe = roofline(2.0 * n_moe_layers * top_k * p_expert_one * tokens / tp,
+    # under dep the step waits for the busiest expert-parallel rank's tokens
+    imb = ep_imbalance(tokens, tp, dep, top_k)
+    t_moe = roofline(imb * 2.0 * n_moe_layers * top_k * p_expert_one * tokens / tp,
                      n_moe_layers * distinct * p_expert_one * wb_e / tp,
                      eff_c * eff_moe * peak, eff_b * hbm_bw)
     # attention math runs at the BF16 tensor rate whatever the weight precision
     t_attn_pf = attn_pf_flops * tok_pf * attn_ctx_tokens(ctx_pf, n_full, n_win, window) / tp / (eff_attn * peak_attn)
     kv_read = batch * kv_seq / kv_div
     kv_layer = kv_read / n_layers
+    kv_bw = eff_kv * saturating(kv_layer, kv_half) * hbm_bw
     t_attn_dec = roofline(attn_dec_flops * tok_dec * attn_ctx_tokens(ctx_dec, n_full, n_win, window) / tp,
-                          kv_read, eff_attn * peak_attn, eff_kv * saturating(kv_layer, kv_half) * hbm_bw)
-    busy = t_dense + t_head + t_moe + t_attn_pf + t_attn_dec
-    t_comm = comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat, a2a_eff)
+                          kv_read, eff_attn * peak_attn, kv_bw)
+    # MTP draft head: per draft token one more transformer layer (its attention over its own KV,
+    # its dense GEMMs and its MoE layer) over the batch's B tokens, then the shared LM head over
+    # them, run after the verification pass (which already carries B(1 + k) tokens above)
+    d_b = expected_distinct_experts(batch, n_experts, top_k)
+    moe_layer = where(n_moe_layers > 0.5, 1.0, 0.0)
+    t_draft = draft * (roofline(2.0 * p_layers / n_layers * batch / tp, w_ne / n_layers,
+                                eff_c * peak, eff_b * hbm_bw)
+                       + moe_layer * roofline(2.0 * top_k * p_expert_one * batch / tp,
+                                              d_b * p_expert_one * wb_e / tp,
+                                              eff_c * eff_moe * peak, eff_b * hbm_bw)
+                       + roofline(2.0 * p_vocab * batch / tp, 2.0 * p_vocab * per_gpu,
+                                  eff_c16 * peak_attn, eff_b * hbm_bw)
+                       + kv_layer / kv_bw)
+    busy = t_dense + t_head + t_moe + t_attn_pf + t_attn_dec + t_draft
+    t_comm = comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat, a2a_eff, imb)
     # fixed costs: kernel launches per layer, and host work (scheduling, sampling) per sequence
     # on each scheduler -- one per GPU under dep, one per replica under tp
     seqs_per_sched = batch / where(dep > 0.5, tp, 1.0)

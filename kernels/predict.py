@@ -20,7 +20,7 @@ from .formulas import MEM_USABLE_FRACTION
 from .layout import HW_FIELDS, MTP_DRAFT_TOKENS, PREC_CODES, PREC_NAMES, WM_FIELDS, Status
 from .reference import evaluate_indices
 from .space import ConfigSpace
-from .tables import (Calibration, axis_values, batch_grid, default_calibration, engine_name, hardware_row,
+from .tables import (SPECULATIVE_DATA, Calibration, axis_values, batch_grid, default_calibration, engine_name, hardware_row,
                      model_row)
 
 
@@ -95,7 +95,7 @@ PREDICT_METRICS = ("output_tok_s_per_gpu", "total_tok_s_per_gpu", "output_tok_s_
 
 def _checked_arguments(hardware, model, precision, tp, ep, concurrency, isl, osl, engine,
                        min_output_tok_s_per_user, speculative, cached_input_fraction, max_concurrency,
-                       calibration, metric):
+                       calibration, metric, speculative_data="benchmark"):
     """predict()'s arguments checked for type and range (a PredictError naming the argument and
     what is allowed); returns the numeric ones as Python ints and floats, nothing truncated."""
     from problems import args  # noqa: PLC0415 - only this entry needs it
@@ -105,6 +105,7 @@ def _checked_arguments(hardware, model, precision, tp, ep, concurrency, isl, osl
     args.text(f, "model", model, error=e)
     args.choice(f, "precision", precision, tuple(PREC_CODES), error=e)
     args.choice(f, "speculative", speculative, ("off", "mtp"), error=e)
+    args.choice(f, "speculative_data", speculative_data, SPECULATIVE_DATA, error=e)
     # an engine as sources spell it ("TensorRT-LLM", "vLLM 0.10") is the calibrated one it names
     try:
         engine = engine_name(engine) if isinstance(engine, str) else engine
@@ -126,11 +127,11 @@ def _checked_arguments(hardware, model, precision, tp, ep, concurrency, isl, osl
 
 
 def _space(hw_id, model_id, prec, tps, modes, specs, batches, isl, osl, calib, cached=0.0, price=None,
-           engine=None):
+           engine=None, speculative_data="benchmark"):
     hw = get_hardware(hw_id)
     if price is not None:
         hw = hw.model_copy(update={"price_usd_per_hour": price})
-    mr = model_row(get_model(model_id), isl, osl, cached)
+    mr = model_row(get_model(model_id), isl, osl, cached, speculative_data=speculative_data)
     hr = hardware_row(hw, calib, engine=engine)
     # modes and specs are codes (0/1), in the caller's order
     values = axis_values(precisions=[prec], tensor_parallel=tps, batches=batches)
@@ -188,7 +189,8 @@ def candidates(hardware: str, model: str, precision: str, tp: int | None = None,
                concurrency: int | None = None, isl: int = 1024, osl: int = 1024,
                engine: str | None = None, min_output_tok_s_per_user: float | None = None,
                speculative: str = "off", cached_input_fraction: float = 0.0,
-               max_concurrency: int = 4096, calibration: Calibration | None = None) -> Candidates:
+               max_concurrency: int = 4096, calibration: Calibration | None = None,
+               speculative_data: str = "benchmark") -> Candidates:
     """Validate a prediction request and build the small configuration space it chooses from."""
     calib = calibration or default_calibration()
     if hardware not in hardware_catalog():
@@ -240,7 +242,7 @@ def candidates(hardware: str, model: str, precision: str, tp: int | None = None,
     if concurrency is not None:
         grid = np.unique(np.concatenate([grid[grid < concurrency], [float(concurrency)]]))
     space = _space(hardware, model, precision, tps, modes, specs, grid, isl, osl, calib,
-                   cached_input_fraction, engine=engine)
+                   cached_input_fraction, engine=engine, speculative_data=speculative_data)
     if concurrency is None:
         # the exact memory cap of every layout joins the grid: max throughput usually sits there
         caps = memory_caps(space)
@@ -290,7 +292,7 @@ def predict(hardware: str, model: str, precision: str, tp: int | None = None, ep
             engine: str | None = None, min_output_tok_s_per_user: float | None = None,
             speculative: str = "off", cached_input_fraction: float = 0.0,
             max_concurrency: int = 4096, calibration: Calibration | None = None,
-            metric: str = "output_tok_s_per_gpu") -> ConfigMetrics:
+            metric: str = "output_tok_s_per_gpu", speculative_data: str = "benchmark") -> ConfigMetrics:
     """Predict one operating point.
 
     ``concurrency=None``: the max-throughput point (the best batch up to the largest that fits in
@@ -313,10 +315,11 @@ def predict(hardware: str, model: str, precision: str, tp: int | None = None, ep
     (tp, ep, concurrency, isl, osl, min_output_tok_s_per_user, cached_input_fraction,
      max_concurrency) = _checked_arguments(hardware, model, precision, tp, ep, concurrency, isl, osl, engine,
                                            min_output_tok_s_per_user, speculative, cached_input_fraction,
-                                           max_concurrency, calibration, metric)
+                                           max_concurrency, calibration, metric, speculative_data)
     calib = calibration or default_calibration()
     c = candidates(hardware, model, precision, tp, ep, concurrency, isl, osl, engine,
-                   min_output_tok_s_per_user, speculative, cached_input_fraction, max_concurrency, calib)
+                   min_output_tok_s_per_user, speculative, cached_input_fraction, max_concurrency, calib,
+                   speculative_data)
     space = c.space
     res = evaluate_indices(space, np.arange(space.size))
     idx = choose(c, res, metric)

@@ -85,7 +85,8 @@ def predict_aggregated(hardware, model, precision, *, speculative=None, metric="
                               engine=engine, **kw)
     return with_ttft_under_load(best, calibration=calibration, engine=engine,
                                 cached_input_fraction=kw.get("cached_input_fraction", 0.0),
-                                in_flight=concurrency)
+                                in_flight=concurrency,
+                                speculative_data=kw.get("speculative_data", "benchmark"))
 
 
 def _at_memory_cap(m: ConfigMetrics, concurrency, *, metric, calibration, engine, **kw) -> ConfigMetrics:
@@ -98,7 +99,8 @@ def _at_memory_cap(m: ConfigMetrics, concurrency, *, metric, calibration, engine
     spec = 1 if m.speculative == "mtp" else 0
     cached = kw.get("cached_input_fraction", 0.0)
     res = _evaluate(m.hardware, m.model, m.precision, [(m.tp, dep)], [spec], [1.0, 2.0], m.isl, m.osl,
-                    calib, engine, cached=[cached])
+                    calib, engine, cached=[cached],
+                    speculative_data=kw.get("speculative_data", "benchmark"))
     mem = res["memory_bytes_per_gpu"][0, 0, 0]
     per_seq, fixed = mem[1] - mem[0], mem[0] - (mem[1] - mem[0])
     hr = _hw_row(m.hardware, calib, engine)
@@ -119,7 +121,8 @@ def _at_memory_cap(m: ConfigMetrics, concurrency, *, metric, calibration, engine
 
 
 def with_ttft_under_load(m: ConfigMetrics, *, calibration=None, engine=None,
-                         cached_input_fraction=0.0, in_flight=None) -> ConfigMetrics:
+                         cached_input_fraction=0.0, in_flight=None,
+                         speculative_data="benchmark") -> ConfigMetrics:
     """Add the chunked-prefill queue to an aggregated point's TTFT.
 
     The step's marginal cost of a prefill token is read off the formulas: the same configuration
@@ -131,7 +134,7 @@ def with_ttft_under_load(m: ConfigMetrics, *, calibration=None, engine=None,
     spec = 1 if m.speculative == "mtp" else 0
     res = _evaluate(m.hardware, m.model, m.precision, [(m.tp, dep)], [spec],
                     [float(m.concurrency)], m.isl, m.osl, calib, engine,
-                    cached=[cached_input_fraction, 1.0])
+                    cached=[cached_input_fraction, 1.0], speculative_data=speculative_data)
     step_avg = float(res["tpot_s"][0, 0, 0, 0]) * tau
     step_dec = float(res["tpot_s"][1, 0, 0, 0]) * tau
     isl_new = m.isl * (1.0 - cached_input_fraction)
@@ -182,7 +185,8 @@ def ttft_under_load(space, indices, res, utilization: float, percentile) -> np.n
 
 # --------------------------------------------------------------------------------- evaluation
 
-def _evaluate(hw_id, model_id, prec, layouts, specs, batches, isl, osl, calib, engine, cached):
+def _evaluate(hw_id, model_id, prec, layouts, specs, batches, isl, osl, calib, engine, cached,
+              speculative_data="benchmark"):
     """Metrics of every (cached fraction, layout, spec, batch); arrays shaped (cached, layout,
     spec, batch). ``layouts`` are (GPUs per replica, dep) pairs; a layout that is not valid for
     the model has status -1."""
@@ -191,7 +195,8 @@ def _evaluate(hw_id, model_id, prec, layouts, specs, batches, isl, osl, calib, e
     gpus = sorted({g for g, _ in layouts})
     for ci, c in enumerate(cached):
         sp = _space(hw_id, model_id, prec, gpus, [0, 1], [1 if s else 0 for s in specs],
-                    np.asarray(batches, dtype=np.float64), isl, osl, calib, c, **kw)
+                    np.asarray(batches, dtype=np.float64), isl, osl, calib, c,
+                    speculative_data=speculative_data, **kw)
         res = evaluate_indices(sp, np.arange(sp.size))
         shape = (len(gpus), 2, len(specs), len(batches))
         if out is None:
@@ -247,7 +252,8 @@ def predict_disaggregated(hardware, model, precision, *, isl=1024, osl=1024, con
                           min_output_tok_s_per_user=None, prefill_tp=None, prefill_ep=None,
                           prefill_replicas=None, decode_tp=None, decode_ep=None, decode_replicas=None,
                           speculative=None, cached_input_fraction=0.0, engine=None, calibration=None,
-                          metric="output_tok_s_per_gpu", max_concurrency=4096) -> ConfigMetrics:
+                          metric="output_tok_s_per_gpu", max_concurrency=4096,
+                          speculative_data="benchmark") -> ConfigMetrics:
     """One disaggregated deployment: prefill pool + decode pool, searched where not given.
 
     ``concurrency`` is the total in flight over the deployment: each decode replica carries
@@ -286,7 +292,8 @@ def predict_disaggregated(hardware, model, precision, *, isl=1024, osl=1024, con
     else:
         n_ds = [decode_replicas] if decode_replicas else list(SEARCH_DECODE_REPLICAS)
         batches = grid
-    rd = _evaluate(hardware, model, precision, d_lay, specs, batches, isl, osl, calib, engine, [1.0])
+    rd = _evaluate(hardware, model, precision, d_lay, specs, batches, isl, osl, calib, engine, [1.0],
+                   speculative_data=speculative_data)
     rd = {k: v[0] for k, v in rd.items()}                    # (D layouts, S, NB)
     ok_d = rd["status"] >= Status.MISSES_SLA
     L, S, NB = ok_d.shape
@@ -418,7 +425,7 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
             engine=None, min_output_tok_s_per_user=None, *, serving="aggregated", prefill_tp=None,
             prefill_ep=None, prefill_replicas=None, decode_tp=None, decode_ep=None,
             decode_replicas=None, speculative=None, cached_input_fraction=0.0, max_concurrency=4096,
-            calibration=None, metric="output_tok_s_per_gpu") -> ConfigMetrics:
+            calibration=None, metric="output_tok_s_per_gpu", speculative_data="benchmark") -> ConfigMetrics:
     """Predict one operating point in a serving mode; see :func:`optimizer.predict`."""
     from problems import args  # noqa: PLC0415
 
@@ -429,7 +436,7 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
     # the same type and range checks as an aggregated call, before anything is looked up
     _checked_arguments(hardware, model, precision, tp, ep, concurrency, isl, osl, engine,
                        min_output_tok_s_per_user, speculative or "off", cached_input_fraction,
-                       max_concurrency, calibration, metric)
+                       max_concurrency, calibration, metric, speculative_data)
     for name in ("prefill_tp", "prefill_ep", "prefill_replicas", "decode_tp", "decode_ep", "decode_replicas"):
         args.whole("predict", name, locals()[name], 1, 1024, optional=True, error=PredictError)
     if serving not in (None, *SERVING_MODES):
@@ -441,7 +448,8 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
         raise PredictError(f"{given} describe a disaggregated deployment; pass serving='disaggregated' "
                            "(or None to search both modes)")
     common = dict(concurrency=concurrency, min_output_tok_s_per_user=min_output_tok_s_per_user,
-                  calibration=calibration, engine=engine, metric=metric)
+                  calibration=calibration, engine=engine, metric=metric,
+                  speculative_data=speculative_data)
     results, errors = [], []
     if serving in (None, "aggregated"):
         try:
@@ -468,7 +476,8 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
 def disaggregated_pools(prefill_hardware, decode_hardware, model, precision, *, isl=1024, osl=1024,
                         min_output_tok_s_per_user=None, ttft_s=None, ttft_percentile="p90",
                         decode_replicas=(1, 2, 4), speculative=None, cached_input_fraction=0.0,
-                        engine=None, calibration=None, max_concurrency=4096, same_units=None) -> list[dict]:
+                        engine=None, calibration=None, max_concurrency=4096, same_units=None,
+                        speculative_data="chat") -> list[dict]:
     """Disaggregated deployments a planner can buy: prefill pool on ``prefill_hardware``, decode
     pool on ``decode_hardware`` (the same type or another), one per decode pool size.
 
@@ -479,7 +488,8 @@ def disaggregated_pools(prefill_hardware, decode_hardware, model, precision, *, 
     request rate (:func:`pool_ratio`). The KV cache moves over the scale-up link when both pools
     are one hardware type and fit in one scale-up domain, else over the slower scale-out NIC;
     ``same_units`` False says the two pools never share a scale-up domain (None: they may when
-    both hardware ids are equal).
+    both hardware ids are equal). ``speculative_data`` ("chat", a plan's default, or
+    "benchmark") selects the model's MTP draft acceptance.
 
     Returns a list of dicts (possibly empty): layouts (``prefill_gpus``, ``prefill_dep``,
     ``prefill_replicas``, ``decode_*``, ``speculative``, ``decode_batch``), ``requests_s``
@@ -504,7 +514,7 @@ def disaggregated_pools(prefill_hardware, decode_hardware, model, precision, *, 
     g_p = np.array([g for g, _ in p_lay], dtype=float)
     grid = batch_grid(max_concurrency)
     rd = {k: v[0] for k, v in _evaluate(decode_hardware, model, precision, d_lay, specs, grid, isl, osl,
-                                        calib, engine, [1.0]).items()}
+                                        calib, engine, [1.0], speculative_data=speculative_data).items()}
     ok_d = rd["status"] >= Status.MISSES_SLA
     if min_output_tok_s_per_user is not None:
         ok_d &= rd["output_tok_s_per_user"] >= min_output_tok_s_per_user

@@ -126,7 +126,8 @@ def build_space(problem: Problem, calib: Calibration | None = None, *, workloads
         for mid in w.candidate_models():
             pairs.append((w.name, mid))
             r = model_row(get_model(mid), w.input_tokens, w.output_tokens, w.cached_input_fraction,
-                          w.sla.ttft_s, w.sla.min_output_tok_s_per_user)
+                          w.sla.ttft_s, w.sla.min_output_tok_s_per_user,
+                          speculative_data=w.speculative_data)
             rows.append([r[f] for f in WM_FIELDS])
     hws = [h for h in problem.hardware if hardware is None or h.key in hardware]
     hw_rows, fams = [], []

@@ -158,9 +158,16 @@ def load_calibration(path=None) -> Calibration:
 
 # --- rows ---------------------------------------------------------------------------------------
 
+SPECULATIVE_DATA = ("chat", "benchmark")
+
+
 def model_row(model: ModelSpec, isl: float, osl: float, cached_frac: float = 0.0,
-              sla_ttft_s: float | None = None, sla_min_tok_s_user: float | None = None) -> dict:
-    """Per (workload, model) table row."""
+              sla_ttft_s: float | None = None, sla_min_tok_s_user: float | None = None,
+              speculative_data: str = "chat") -> dict:
+    """Per (workload, model) table row. ``speculative_data`` ("chat" | "benchmark") selects the
+    model's MTP draft acceptance on that kind of text."""
+    if speculative_data not in SPECULATIVE_DATA:
+        raise ValueError(f"speculative_data must be 'chat' or 'benchmark', got {speculative_data!r}")
     a = model.attention
     n_win = float(a.num_sliding_layers if a.sliding_window else 0)
     n_full = model.num_layers - n_win
@@ -188,7 +195,7 @@ def model_row(model: ModelSpec, isl: float, osl: float, cached_frac: float = 0.0
         window=float(a.sliding_window or 1), is_mla=1.0 if a.type == "mla" else 0.0, kv_heads=kv_heads,
         attn_dec_flops=attn_dec, attn_pf_flops=attn_pf,
         w4a8=1.0 if model.fp4_format == "mxfp4-w4a8" else 0.0, ne_bytes_fp4=ne_fp4,
-        mtp_accept=float(model.mtp.acceptance) if model.mtp else 0.5,
+        mtp_accept=float(model.mtp.acceptance_for(speculative_data)) if model.mtp else 0.5,
         p_vocab=float(model.vocab_size) * float(model.hidden_size),
         allow_bf16=1.0 if "bf16" in model.precisions else 0.0,
         allow_fp8=1.0 if "fp8" in model.precisions else 0.0,

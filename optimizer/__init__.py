@@ -30,7 +30,10 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
     would; ``tp`` and ``ep`` describe the aggregated layout only. ``speculative``: "off", "mtp",
     or None (the default): search MTP where the model
     ships MTP layers. The best call, ``tp=None, ep=None, serving=None``, searches modes, layouts
-    and MTP. The result's ``ttft_s`` is the mean TTFT under load, ``ttft_p90_s`` and
+    and MTP. ``speculative_data`` ("benchmark", the default, or "chat") picks the model's MTP
+    draft acceptance on that kind of prompt: published benchmarks send random-token prompts, on
+    which drafts are accepted less often than on chat (plans use a workload's
+    ``speculative_data``, default "chat"). The result's ``ttft_s`` is the mean TTFT under load, ``ttft_p90_s`` and
     ``ttft_p99_s`` its percentiles; ``gpus`` counts both pools. See :mod:`kernels.serving`.
     """
     from kernels.serving import predict as _predict

@@ -415,6 +415,9 @@ def predict(hardware: str = typer.Option(..., "--hardware", help="catalog hardwa
             min_tok_s_user: Optional[float] = typer.Option(None, "--min-tok-s-per-user",
                                                            help="best batch meeting this interactivity"),
             speculative: str = typer.Option("search", "--speculative", help="off | mtp | search"),
+            speculative_data: str = typer.Option("benchmark", "--speculative-data",
+                                                 help="benchmark | chat: MTP acceptance on random "
+                                                      "benchmark prompts or on chat"),
             serving: str = typer.Option("aggregated", "--serving",
                                         help="aggregated | disaggregated | search"),
             prefill_tp: Optional[int] = typer.Option(None, "--prefill-tp", help="prefill pool tensor-parallel degree"),
@@ -433,6 +436,7 @@ def predict(hardware: str = typer.Option(..., "--hardware", help="catalog hardwa
                           concurrency=concurrency, isl=isl, osl=osl, engine=engine,
                           min_output_tok_s_per_user=min_tok_s_user,
                           speculative=None if speculative == "search" else speculative,
+                          speculative_data=speculative_data,
                           serving=None if serving == "search" else serving,
                           prefill_tp=prefill_tp, prefill_ep=prefill_ep, prefill_replicas=prefill_replicas,
                           decode_tp=decode_tp, decode_ep=decode_ep, decode_replicas=decode_replicas)

@@ -87,6 +87,7 @@ def disaggregated_rows(problem: Problem, *, workload: str | None = None, same_ty
                                 ttft_s=w.sla.ttft_s, ttft_percentile=w.sla.ttft_percentile,
                                 decode_replicas=DECODE_REPLICAS, speculative=speculative,
                                 cached_input_fraction=w.cached_input_fraction, engine=engine,
+                                speculative_data=w.speculative_data,
                                 calibration=calib, max_concurrency=problem.search.max_concurrency,
                                 # two entries of one type (e.g. rented and owned) are separate units
                                 same_units=hp.key == hd.key)

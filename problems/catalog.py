@@ -82,9 +82,23 @@ class AttentionSpec(_Entry):
 
 
 class MTPSpec(_Entry):
+    """Multi-token-prediction layers and how often their draft token is accepted.
+
+    Acceptance depends on the text: ``acceptance`` is measured on chat data (real prompts);
+    ``acceptance_benchmark`` on the synthetic random-token prompts that published throughput
+    benchmarks send (``None``: the chat figure). Each has its source."""
+
     layers: _PosInt
     acceptance: Annotated[float, Field(gt=0, lt=1)]
     source: str
+    acceptance_benchmark: Annotated[float, Field(gt=0, lt=1)] | None = None
+    benchmark_source: str | None = None
+
+    def acceptance_for(self, data: str) -> float:
+        """Per-token draft acceptance on ``data``: "chat" or "benchmark"."""
+        if data == "benchmark" and self.acceptance_benchmark is not None:
+            return self.acceptance_benchmark
+        return self.acceptance
 
 
 class QualityScore(_Entry):

@@ -135,6 +135,9 @@ class Workload(_Strict):
     calls_per_task: Annotated[float, Field(strict=True, ge=1, allow_inf_nan=False)] = 1.0
     cached_input_fraction: Fraction = 0.0
     engine: Engine | None = None
+    # what the prompts look like to a speculative draft head: real chat traffic (the default for
+    # a plan) or a synthetic random-token benchmark, whose drafts are accepted less often
+    speculative_data: Literal["chat", "benchmark"] = "chat"
 
     @model_validator(mode="after")
     def _users_need_a_pace(self):

@@ -111,6 +111,18 @@ def test_predict_prints_metrics_and_json(capsys):
     assert d["tp"] == 2 and d["concurrency"] == 64 and d["output_tok_s_per_gpu"] > 0
 
 
+def test_predict_speculative_data_chat_accepts_more_drafts(capsys):
+    base = ["predict", "--hardware", "b200", "--model", "deepseek-r1", "--precision", "fp4", "--tp", "8",
+            "--ep", "8", "--concurrency", "16", "--speculative", "mtp", "--json"]
+    code, out, err = run(base, capsys)
+    assert code == 0, err
+    code, chat, err = run(base + ["--speculative-data", "chat"], capsys)
+    assert code == 0, err
+    assert json.loads(chat)["output_tok_s_per_user"] > json.loads(out)["output_tok_s_per_user"]
+    code, out, err = run(base + ["--speculative-data", "random"], capsys)
+    assert code == 2 and "speculative_data" in err
+
+
 def test_predict_bad_input_exits_2(capsys):
     code, out, err = run(["predict", "--hardware", "h200", "--model", "llama-3.3-70b"], capsys)
     assert code == 2 and "did you mean" in err
