@@ -31,7 +31,7 @@ from problems import get_hardware, get_model
 from . import formulas
 from .predict import ConfigMetrics, PredictError, _space
 from .predict import predict as predict_aggregated_zero_load
-from .queueing import chunked_prefill_wait, pool_wait
+from .queueing import chunked_prefill_wait, pool_wait, synchronized_pool_ttft, synchronized_wave_ttft
 from .reference import evaluate_indices
 from .layout import AXIS_POS, WM_FIELDS, Status
 from .tables import batch_grid, default_calibration, hardware_row, model_row, usd_per_mtok
@@ -63,7 +63,7 @@ def _check_spec(model_id: str, speculative):
 
 def predict_aggregated(hardware, model, precision, *, speculative=None, metric="output_tok_s_per_gpu",
                        concurrency=None, min_output_tok_s_per_user=None, calibration=None,
-                       engine=None, **kw) -> ConfigMetrics:
+                       engine=None, arrivals="synchronized", **kw) -> ConfigMetrics:
     """The aggregated point :func:`kernels.predict.predict` picks, searched over speculative
     decoding when ``speculative`` is None, with TTFT under load (mean, P90, P99)."""
     best, err = None, None
@@ -85,7 +85,7 @@ def predict_aggregated(hardware, model, precision, *, speculative=None, metric="
                               engine=engine, **kw)
     return with_ttft_under_load(best, calibration=calibration, engine=engine,
                                 cached_input_fraction=kw.get("cached_input_fraction", 0.0),
-                                in_flight=concurrency)
+                                in_flight=concurrency, arrivals=arrivals)
 
 
 def _at_memory_cap(m: ConfigMetrics, concurrency, *, metric, calibration, engine, **kw) -> ConfigMetrics:
@@ -118,9 +118,47 @@ def _at_memory_cap(m: ConfigMetrics, concurrency, *, metric, calibration, engine
                    note=f"only {cap} of {concurrency} concurrent requests fit; the rest queue")
 
 
-def with_ttft_under_load(m: ConfigMetrics, *, calibration=None, engine=None,
-                         cached_input_fraction=0.0, in_flight=None) -> ConfigMetrics:
-    """Add the chunked-prefill queue to an aggregated point's TTFT.
+def ttft_overhead_s(calibration=None, engine=None) -> float:
+    """Fixed seconds every request's TTFT carries besides the engine's steps (the client's and
+    the engine's tokenization, scheduling and HTTP), fitted per engine (``engines.<engine>.
+    ttft_overhead_s`` in kernels/calibration.json, benchmarks/calibrate_ttft.py); the
+    calibration's default engine when ``engine`` is None."""
+    from .tables import engine_name  # noqa: PLC0415
+
+    calib = calibration or default_calibration()
+    e = engine_name(engine) or calib.default_engine
+    return float(calib.engines.get(e, {}).get("ttft_overhead_s", 0.0))
+
+
+def wave_step_costs(m: ConfigMetrics, *, calibration=None, engine=None,
+                    cached_input_fraction=0.0) -> dict:
+    """Step costs of an aggregated point for the synchronized-wave TTFT, read off the formulas:
+    the decode-only step at 1 and at ``m.concurrency`` sequences (every prompt token cached) gives
+    the fixed step ``step_s`` and the cost per decoding sequence ``seq_s`` (affine in between);
+    the zero-load TTFT of one request less its ``ceil(isl_new / K) + 1`` decode steps gives the
+    cost per prompt token ``tok_s``. Seconds."""
+    calib = calibration or default_calibration()
+    tau = m.output_tok_s_per_user * m.tpot_s          # tokens per step (1 without MTP)
+    dep = 1 if m.ep > 1 else 0
+    spec = 1 if m.speculative == "mtp" else 0
+    b = max(float(m.concurrency), 2.0)
+    res = _evaluate(m.hardware, m.model, m.precision, [(m.tp, dep)], [spec], [1.0, b], m.isl, m.osl,
+                    calib, engine, cached=[cached_input_fraction, 1.0])
+    d1, db = (float(res["tpot_s"][1, 0, 0, i]) * tau for i in (0, 1))
+    seq_s = max(db - d1, 0.0) / (b - 1.0)
+    step_s = max(d1 - seq_s, 0.0)
+    isl_new = m.isl * (1.0 - cached_input_fraction)
+    chunks = math.ceil(isl_new / PREFILL_CHUNK_TOKENS - 1e-9)
+    ttft0 = float(res["ttft_s"][0, 0, 0, 0])
+    tok_s = max(ttft0 - (chunks + 1) * d1, 0.0) / max(isl_new, 1.0)
+    return dict(step_s=step_s, seq_s=seq_s, tok_s=tok_s, isl_new=isl_new)
+
+
+def _ttft_spread(m: ConfigMetrics, *, calibration=None, engine=None,
+                 cached_input_fraction=0.0, in_flight=None) -> ConfigMetrics:
+    """Add the steady-state chunked-prefill queue to an aggregated point's TTFT: a closed loop
+    whose output lengths are spread (``arrivals="spread"``) loses its waves and its arrivals are
+    near-Poisson on the step clock (:func:`kernels.queueing.chunked_prefill_wait`).
 
     The step's marginal cost of a prefill token is read off the formulas: the same configuration
     evaluated with its average prefill load and with none (every prompt token cached).
@@ -141,7 +179,7 @@ def with_ttft_under_load(m: ConfigMetrics, *, calibration=None, engine=None,
     busy = step_dec + PREFILL_CHUNK_TOKENS * per_tok
     n_in = batch if in_flight is None else min(float(in_flight), batch)
     q = chunked_prefill_wait(batch * tau / m.osl, isl_new, PREFILL_CHUNK_TOKENS, busy, n_in)
-    base = float(m.ttft_s)        # zero-load TTFT plus any wait for memory (queue_wait_s)
+    base = float(m.ttft_s) + ttft_overhead_s(calibration, engine)   # zero-load, memory wait, fixed
     note = m.note
     if q["rho"] >= 1.0:
         note = (note + "; " if note else "") + "prefill saturates the chunk budget; TTFT is the closed-loop bound"
@@ -150,13 +188,44 @@ def with_ttft_under_load(m: ConfigMetrics, *, calibration=None, engine=None,
                    gpus=m.tp)
 
 
+ARRIVALS = ("synchronized", "spread")
+
+
+def with_ttft_under_load(m: ConfigMetrics, *, calibration=None, engine=None,
+                         cached_input_fraction=0.0, in_flight=None,
+                         arrivals="synchronized") -> ConfigMetrics:
+    """Replace an aggregated point's TTFT by what a closed-loop benchmark at its concurrency
+    measures: a synchronized wave of ``min(in_flight, m.concurrency)`` prompts prefilled one chunk
+    budget at a time, each chunk step also decoding the prompts already done
+    (:func:`kernels.queueing.synchronized_wave_ttft`, step costs from :func:`wave_step_costs`),
+    plus any wait for memory already in ``m.queue_wait_s`` and the engine's fixed per-request
+    overhead (:func:`ttft_overhead_s`). Mean, P90 and P99 come from the same wave.
+
+    ``arrivals="spread"``: a benchmark that draws its lengths from a range (InferenceX: 80-100%
+    of the nominal ISL/OSL) desynchronizes; the steady-state queue of :func:`_ttft_spread` instead.
+    """
+    if arrivals == "spread":
+        return _ttft_spread(m, calibration=calibration, engine=engine,
+                            cached_input_fraction=cached_input_fraction, in_flight=in_flight)
+    c = wave_step_costs(m, calibration=calibration, engine=engine,
+                        cached_input_fraction=cached_input_fraction)
+    n = float(m.concurrency) if in_flight is None else min(float(in_flight), float(m.concurrency))
+    w = synchronized_wave_ttft(n, c["isl_new"], PREFILL_CHUNK_TOKENS, c["step_s"], c["seq_s"], c["tok_s"])
+    base = m.queue_wait_s + ttft_overhead_s(calibration, engine)   # memory wait, fixed costs
+    first = float(w["ttfts"][0])                                   # the wave's first prompt
+    return replace(m, ttft_s=base + w["mean"], ttft_p90_s=base + w["p90"], ttft_p99_s=base + w["p99"],
+                   queue_wait_s=m.queue_wait_s + w["mean"] - first, serving="aggregated", gpus=m.tp)
+
+
 def ttft_under_load(space, indices, res, utilization: float, percentile) -> np.ndarray:
     """TTFT of aggregated configurations under load (seconds), vectorised for the planner.
 
     ``res`` holds ``evaluate_indices(space, indices)``; each replica is taken to run at
     ``utilization`` of its request throughput (Poisson arrivals on the step clock, see
-    :func:`kernels.queueing.chunked_prefill_wait`). ``percentile`` is "mean", "p90" or "p99", one
-    for all or one per index. Returns the formulas' TTFT plus the prefill queue's wait.
+    :func:`kernels.queueing.chunked_prefill_wait`): a plan's steady-state open-loop traffic, not a
+    benchmark's synchronized waves. ``percentile`` is "mean", "p90" or "p99", one for all or one
+    per index. Returns the formulas' TTFT plus the prefill queue's wait plus the default engine's
+    fixed per-request overhead (:func:`ttft_overhead_s`).
     """
     indices = np.asarray(indices, dtype=np.int64)
     ix = space.decode(indices)
@@ -177,7 +246,7 @@ def ttft_under_load(space, indices, res, utilization: float, percentile) -> np.n
     names = np.broadcast_to(np.asarray(percentile), indices.shape)
     wait = np.array([chunked_prefill_wait(per_step[k], isl_new[k], PREFILL_CHUNK_TOKENS, busy[k],
                                           batch[k])[str(names[k])] for k in range(indices.size)])
-    return res["ttft_s"] + wait
+    return res["ttft_s"] + wait + ttft_overhead_s()
 
 
 # --------------------------------------------------------------------------------- evaluation
@@ -247,7 +316,8 @@ def predict_disaggregated(hardware, model, precision, *, isl=1024, osl=1024, con
                           min_output_tok_s_per_user=None, prefill_tp=None, prefill_ep=None,
                           prefill_replicas=None, decode_tp=None, decode_ep=None, decode_replicas=None,
                           speculative=None, cached_input_fraction=0.0, engine=None, calibration=None,
-                          metric="output_tok_s_per_gpu", max_concurrency=4096) -> ConfigMetrics:
+                          metric="output_tok_s_per_gpu", max_concurrency=4096,
+                          arrivals="synchronized") -> ConfigMetrics:
     """One disaggregated deployment: prefill pool + decode pool, searched where not given.
 
     ``concurrency`` is the total in flight over the deployment: each decode replica carries
@@ -348,7 +418,7 @@ def predict_disaggregated(hardware, model, precision, *, isl=1024, osl=1024, con
     return _compose(hardware, model, precision, isl, osl, cached_input_fraction, calib, hr,
                     p_lay[pi], d_lay[li[di]], int(n_p[pi, di]), int(n_d[di]), specs[si[di]],
                     b_p, float(t_pf[pi]), float(batches[bi[di]]), rp, pi, rd, (li[di], si[di], bi[di]),
-                    float(link[pi, di]), bool(in_domain[pi, di]), float(adm[di]), concurrency)
+                    float(link[pi, di]), bool(in_domain[pi, di]), float(adm[di]), concurrency, engine, arrivals)
 
 
 def _hw_row(hardware, calib, engine):
@@ -365,7 +435,8 @@ def kv_bytes_per_request(model: str, precision: str, isl: float) -> float:
 
 
 def _compose(hardware, model, precision, isl, osl, cached, calib, hr, p_layout, d_layout, n_p, n_d,
-             spec, b_p, t_pf, b_d, rp, pi, rd, di, link_bw, in_domain, admission_s, concurrency):
+             spec, b_p, t_pf, b_d, rp, pi, rd, di, link_bw, in_domain, admission_s, concurrency,
+             engine=None, arrivals="synchronized"):
     """ConfigMetrics of one disaggregated deployment, TTFT under load included."""
     (g_p, dep_p), (g_d, dep_d) = p_layout, d_layout
     tpot = float(rd["tpot_s"][di])
@@ -375,16 +446,29 @@ def _compose(hardware, model, precision, isl, osl, cached, calib, hr, p_layout, 
     gpus = n_p * g_p + n_d * g_d
     in_flight = float(concurrency) if concurrency is not None else n_d * b_d
     xfer = kv_transfer_s(kv_bytes_per_request(model, precision, isl), min(g_p, g_d), link_bw, hr["lat"])
-    # closed loop: in_flight = X * (TTFT + decode time) (Little), X at most the prefill capacity;
-    # one fixed-point pass from the decode pool's rate
-    x = min(r_dec, n_p * mu_p)
+    # a benchmark at a stated concurrency sends its prompts in synchronized waves: the wave of
+    # in_flight prompts queues at the pool's n_p * b_p slots; a closed loop whose prefill pool
+    # saturates cycles no faster than in_flight / (n_p mu_p), so TTFT is at least that cycle less
+    # the decode time (Little); the throughput is the closed loop's, at most the prefill capacity
     decode_s = osl * tpot
-    for _ in range(2):
-        q = pool_wait(x, t_pf, int(n_p * b_p), in_flight)
-        ttft = admission_s + q["mean"] + t_pf + xfer
-        x = min(in_flight / (ttft + decode_s), n_p * mu_p) if concurrency is not None else x
-    p90 = admission_s + q["p90"] + t_pf + xfer
-    p99 = admission_s + q["p99"] + t_pf + xfer
+    over = ttft_overhead_s(calib, engine)
+    if arrivals == "spread":
+        # desynchronized closed loop: M/D/c at the throughput X, in_flight = X (TTFT + decode)
+        # (Little), one fixed-point pass from the decode pool's rate
+        x = min(r_dec, n_p * mu_p)
+        for _ in range(2):
+            q = pool_wait(x, t_pf, int(n_p * b_p), in_flight)
+            q = {**q, **{k: q[k] + t_pf for k in ("mean", "p90", "p99")}}
+            ttft = admission_s + q["mean"] + xfer + over
+            x = min(in_flight / (ttft + decode_s), n_p * mu_p) if concurrency is not None else x
+    else:
+        w = synchronized_pool_ttft(in_flight, n_p * b_p, t_pf)
+        sat = in_flight / (n_p * mu_p) - decode_s - xfer
+        q = {k: max(w[k], sat) for k in ("mean", "p90", "p99")}
+        q["rho"] = r_dec / (n_p * mu_p)
+        ttft = admission_s + q["mean"] + xfer + over
+        x = min(in_flight / (ttft + decode_s), n_p * mu_p) if concurrency is not None else min(r_dec, n_p * mu_p)
+    p90, p99 = (admission_s + q[k] + xfer + over for k in ("p90", "p99"))
     pw_p, pw_d = float(rp["power_w_per_gpu"][0, pi, 0, 0]), float(rd["power_w_per_gpu"][di])
     power = (n_p * g_p * pw_p + n_d * g_d * pw_d) / gpus
     cost_h = hr["cost_usd_per_gpu_hour"] + hr["elec_usd_per_kwh"] * power / 1000.0
@@ -408,7 +492,7 @@ def _compose(hardware, model, precision, isl, osl, cached, calib, hr, p_layout, 
         serving="disaggregated", gpus=int(gpus),
         prefill_tp=1 if dep_p else int(g_p), prefill_ep=int(g_p) if dep_p else 1, prefill_replicas=int(n_p),
         decode_tp=1 if dep_d else int(g_d), decode_ep=int(g_d) if dep_d else 1, decode_replicas=int(n_d),
-        kv_transfer_s=xfer, ttft_p90_s=p90, ttft_p99_s=p99, queue_wait_s=admission_s + q["mean"],
+        kv_transfer_s=xfer, ttft_p90_s=p90, ttft_p99_s=p99, queue_wait_s=admission_s + q["mean"] - t_pf,
         note="; ".join(notes))
 
 
@@ -418,8 +502,14 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
             engine=None, min_output_tok_s_per_user=None, *, serving="aggregated", prefill_tp=None,
             prefill_ep=None, prefill_replicas=None, decode_tp=None, decode_ep=None,
             decode_replicas=None, speculative=None, cached_input_fraction=0.0, max_concurrency=4096,
-            calibration=None, metric="output_tok_s_per_gpu") -> ConfigMetrics:
-    """Predict one operating point in a serving mode; see :func:`optimizer.predict`."""
+            calibration=None, metric="output_tok_s_per_gpu", arrivals="synchronized") -> ConfigMetrics:
+    """Predict one operating point in a serving mode; see :func:`optimizer.predict`.
+
+    ``arrivals`` says what the benchmark at ``concurrency`` sends: "synchronized" (fixed ISL/OSL,
+    every request at once: waves of ``concurrency`` prompts; vLLM/SGLang ``bench_serving``,
+    genai-perf, trtllm-bench, aiconfigurator's silicon runs) or "spread" (lengths drawn from a
+    range, e.g. InferenceX's 80-100%: the waves dissolve into a steady-state queue).
+    """
     from problems import args  # noqa: PLC0415
 
     from .predict import _checked_arguments  # noqa: PLC0415
@@ -432,6 +522,8 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
                        max_concurrency, calibration, metric)
     for name in ("prefill_tp", "prefill_ep", "prefill_replicas", "decode_tp", "decode_ep", "decode_replicas"):
         args.whole("predict", name, locals()[name], 1, 1024, optional=True, error=PredictError)
+    if arrivals not in ARRIVALS:
+        raise PredictError(f"arrivals must be 'synchronized' or 'spread', got {arrivals!r}")
     if serving not in (None, *SERVING_MODES):
         raise PredictError(f"serving must be 'aggregated', 'disaggregated' or None (search), got {serving!r}")
     pools = dict(prefill_tp=prefill_tp, prefill_ep=prefill_ep, prefill_replicas=prefill_replicas,
@@ -441,7 +533,7 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
         raise PredictError(f"{given} describe a disaggregated deployment; pass serving='disaggregated' "
                            "(or None to search both modes)")
     common = dict(concurrency=concurrency, min_output_tok_s_per_user=min_output_tok_s_per_user,
-                  calibration=calibration, engine=engine, metric=metric)
+                  calibration=calibration, engine=engine, metric=metric, arrivals=arrivals)
     results, errors = [], []
     if serving in (None, "aggregated"):
         try:

@@ -164,7 +164,7 @@ def test_planner_ttft_under_load_matches_predict():
     from kernels.serving import ttft_under_load
 
     m = optimizer.predict(hardware="h100-sxm", model="llama-3.1-8b", precision="fp8", tp=1,
-                          concurrency=48, isl=8192, osl=256, speculative="off")
+                          concurrency=48, isl=8192, osl=256, speculative="off", arrivals="spread")
     sp = _space("h100-sxm", "llama-3.1-8b", "fp8", [1], [0], [0], [48.0], 8192, 256, default_calibration())
     idx = np.arange(sp.size)
     res = evaluate_indices(sp, idx)
