@@ -158,7 +158,9 @@ def arrivals_of(r: CalRow) -> str:
 def predict_row(sr: ServingRow, variant: str):
     r, kw = sr.row, _kw(sr)
     if variant != "before":
-        kw["arrivals"] = arrivals_of(r)
+        # the benchmark's arrival pattern and the row's engine (its fixed TTFT overhead and wave
+        # fraction, kernels/calibration.json)
+        kw.update(arrivals=arrivals_of(r), engine=r.engine)
     layout = dict(tp=r.tp, ep=r.ep if r.ep else 1) if r.tp is not None else dict(tp=None, ep=None)
     if variant == "before":
         return predict_before(**kw, **layout, speculative=r.speculative)

@@ -130,6 +130,20 @@ def ttft_overhead_s(calibration=None, engine=None) -> float:
     return float(calib.engines.get(e, {}).get("ttft_overhead_s", 0.0))
 
 
+def ttft_wave_fraction(calibration=None, engine=None) -> float:
+    """Fraction of a synchronized wave's queueing a fixed-length benchmark sees on ``engine``
+    (``engines.<engine>.ttft_wave_fraction``, fitted by benchmarks/calibrate_ttft.py; 1 when not
+    fitted). 1: every wave stays synchronized (an engine that prefills waiting prompts before it
+    decodes); below 1: later waves arrive staggered by the first one's prefill order and wait
+    less (decode-first chunked prefill; tests/test_queueing.py shows the later waves' mean is
+    bounded by the first's)."""
+    from .tables import engine_name  # noqa: PLC0415
+
+    calib = calibration or default_calibration()
+    e = engine_name(engine) or calib.default_engine
+    return float(calib.engines.get(e, {}).get("ttft_wave_fraction", 1.0))
+
+
 def wave_step_costs(m: ConfigMetrics, *, calibration=None, engine=None,
                     cached_input_fraction=0.0) -> dict:
     """Step costs of an aggregated point for the synchronized-wave TTFT, read off the formulas:
@@ -199,7 +213,8 @@ def with_ttft_under_load(m: ConfigMetrics, *, calibration=None, engine=None,
     budget at a time, each chunk step also decoding the prompts already done
     (:func:`kernels.queueing.synchronized_wave_ttft`, step costs from :func:`wave_step_costs`),
     plus any wait for memory already in ``m.queue_wait_s`` and the engine's fixed per-request
-    overhead (:func:`ttft_overhead_s`). Mean, P90 and P99 come from the same wave.
+    overhead (:func:`ttft_overhead_s`). Mean, P90 and P99 come from the same wave; the part of the
+    wave's TTFT beyond its first prompt's is scaled by the engine's :func:`ttft_wave_fraction`.
 
     ``arrivals="spread"``: a benchmark that draws its lengths from a range (InferenceX: 80-100%
     of the nominal ISL/OSL) desynchronizes; the steady-state queue of :func:`_ttft_spread` instead.
@@ -213,6 +228,8 @@ def with_ttft_under_load(m: ConfigMetrics, *, calibration=None, engine=None,
     w = synchronized_wave_ttft(n, c["isl_new"], PREFILL_CHUNK_TOKENS, c["step_s"], c["seq_s"], c["tok_s"])
     base = m.queue_wait_s + ttft_overhead_s(calibration, engine)   # memory wait, fixed costs
     first = float(w["ttfts"][0])                                   # the wave's first prompt
+    f = ttft_wave_fraction(calibration, engine)
+    w = {k: first + f * (w[k] - first) for k in ("mean", "p90", "p99")}
     return replace(m, ttft_s=base + w["mean"], ttft_p90_s=base + w["p90"], ttft_p99_s=base + w["p99"],
                    queue_wait_s=m.queue_wait_s + w["mean"] - first, serving="aggregated", gpus=m.tp)
 
@@ -463,6 +480,8 @@ def _compose(hardware, model, precision, isl, osl, cached, calib, hr, p_layout, 
             x = min(in_flight / (ttft + decode_s), n_p * mu_p) if concurrency is not None else x
     else:
         w = synchronized_pool_ttft(in_flight, n_p * b_p, t_pf)
+        f = ttft_wave_fraction(calib, engine)
+        w = {k: t_pf + f * (w[k] - t_pf) for k in ("mean", "p90", "p99")}
         sat = in_flight / (n_p * mu_p) - decode_s - xfer
         q = {k: max(w[k], sat) for k in ("mean", "p90", "p99")}
         q["rho"] = r_dec / (n_p * mu_p)
