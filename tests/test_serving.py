@@ -201,3 +201,53 @@ def test_ttft_percentile_is_validated(tiny_problem_dict):
     tiny_problem_dict["workloads"][0]["sla"]["ttft_percentile"] = "p50"
     with pytest.raises((InputError, ValueError), match="ttft_percentile"):
         problem_from_dict(tiny_problem_dict)
+
+
+def _with_engine_ttft(calib, overhead, fraction):
+    import copy
+    from dataclasses import replace as dc_replace
+
+    engines = copy.deepcopy(calib.engines)
+    engines.setdefault(calib.default_engine, {}).update(ttft_overhead_s=overhead, ttft_wave_fraction=fraction)
+    return dc_replace(calib, engines=engines)
+
+
+def test_benchmark_ttft_is_the_synchronized_wave():
+    from kernels.queueing import synchronized_wave_ttft
+    from kernels.serving import PREFILL_CHUNK_TOKENS, wave_step_costs
+
+    base = default_calibration()
+    kw = dict(hardware="h100-sxm", model="llama-3.1-8b", precision="fp8", tp=1, concurrency=32,
+              isl=4096, osl=256, speculative="off")
+    whole = optimizer.predict(**kw, calibration=_with_engine_ttft(base, 0.0, 1.0))
+    c = wave_step_costs(whole, calibration=base)
+    w = synchronized_wave_ttft(32, 4096, PREFILL_CHUNK_TOKENS, c["step_s"], c["seq_s"], c["tok_s"])
+    assert whole.ttft_s == pytest.approx(w["mean"]) and whole.ttft_p90_s == pytest.approx(w["p90"])
+    # 32 prompts of 4k in 8k chunks: the wave's mean waits for about 7.75 prompts' chunks more
+    # than its first prompt
+    assert whole.ttft_s > 5 * w["ttfts"][0]
+    # wave fraction 0: every prompt sees the first prompt's TTFT; the overhead adds to all three
+    first = optimizer.predict(**kw, calibration=_with_engine_ttft(base, 0.25, 0.0))
+    for v in (first.ttft_s, first.ttft_p90_s, first.ttft_p99_s):
+        assert v == pytest.approx(w["ttfts"][0] + 0.25)
+    # spread lengths: the steady-state queue, far below the wave at this load
+    spread = optimizer.predict(**kw, calibration=_with_engine_ttft(base, 0.0, 1.0), arrivals="spread")
+    assert spread.ttft_s < 0.5 * whole.ttft_s
+    with pytest.raises(PredictError, match="arrivals"):
+        optimizer.predict(**kw, arrivals="poisson")
+
+
+def test_ttft_parameters_are_recovered_by_the_fit():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from calibrate_ttft import fit_overhead
+
+    rng = np.random.default_rng(3)
+    p0 = rng.uniform(0.02, 0.5, 200)
+    p1 = p0 * rng.uniform(1.0, 20.0, 200)
+    recs = [dict(p0=a, p1=b, measured=(a + 0.4 * (b - a) + 0.12) * np.exp(rng.normal(0, 0.05)))
+            for a, b in zip(p0, p1)]
+    o, f = fit_overhead(recs)
+    assert o == pytest.approx(0.12, abs=0.02) and f == pytest.approx(0.4, abs=0.04)
