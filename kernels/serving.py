@@ -234,16 +234,10 @@ def with_ttft_under_load(m: ConfigMetrics, *, calibration=None, engine=None,
                    queue_wait_s=m.queue_wait_s + w["mean"] - first, serving="aggregated", gpus=m.tp)
 
 
-def ttft_under_load(space, indices, res, utilization: float, percentile) -> np.ndarray:
-    """TTFT of aggregated configurations under load (seconds), vectorised for the planner.
-
-    ``res`` holds ``evaluate_indices(space, indices)``; each replica is taken to run at
-    ``utilization`` of its request throughput (Poisson arrivals on the step clock, see
-    :func:`kernels.queueing.chunked_prefill_wait`): a plan's steady-state open-loop traffic, not a
-    benchmark's synchronized waves. ``percentile`` is "mean", "p90" or "p99", one for all or one
-    per index. Returns the formulas' TTFT plus the prefill queue's wait plus the default engine's
-    fixed per-request overhead (:func:`ttft_overhead_s`).
-    """
+def _open_loop_terms(space, indices, res):
+    """Per configuration: the formulas' TTFT, requests started per step at full load, prompt
+    tokens to prefill, seconds of a step with a full chunk, and the batch (arrays over
+    ``indices``)."""
     indices = np.asarray(indices, dtype=np.int64)
     ix = space.decode(indices)
     wm, b = ix[AXIS_POS["wm"]], ix[-1]
@@ -259,11 +253,62 @@ def ttft_under_load(space, indices, res, utilization: float, percentile) -> np.n
     tok_pf = batch * tau * isl_new / osl
     per_tok = np.where(tok_pf > 0, np.maximum(step_avg - step_dec, 0.0) / np.maximum(tok_pf, 1e-30), 0.0)
     busy = step_dec + PREFILL_CHUNK_TOKENS * per_tok
-    per_step = utilization * batch * tau / osl
+    return res["ttft_s"], batch * tau / osl, isl_new, busy, batch
+
+
+def _open_loop_ttft(terms, k, utilization, percentile) -> float:
+    ttft0, per_step, isl_new, busy, batch = terms
+    return float(ttft0[k] + chunked_prefill_wait(utilization * per_step[k], isl_new[k], PREFILL_CHUNK_TOKENS,
+                                                 busy[k], batch[k])[percentile])
+
+
+def ttft_under_load(space, indices, res, utilization, percentile) -> np.ndarray:
+    """TTFT of aggregated configurations under load (seconds), vectorised for the planner.
+
+    ``res`` holds ``evaluate_indices(space, indices)``; each replica is taken to run at
+    ``utilization`` of its request throughput (one for all or one per index; Poisson arrivals on
+    the step clock, see :func:`kernels.queueing.chunked_prefill_wait`): a plan's steady-state
+    open-loop traffic, not a benchmark's synchronized waves. ``percentile`` is "mean", "p90" or
+    "p99", one for all or one per index. Returns the formulas' TTFT plus the prefill queue's wait
+    plus the default engine's fixed per-request overhead (:func:`ttft_overhead_s`).
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    terms = _open_loop_terms(space, indices, res)
     names = np.broadcast_to(np.asarray(percentile), indices.shape)
-    wait = np.array([chunked_prefill_wait(per_step[k], isl_new[k], PREFILL_CHUNK_TOKENS, busy[k],
-                                          batch[k])[str(names[k])] for k in range(indices.size)])
-    return res["ttft_s"] + wait + ttft_overhead_s()
+    u = np.broadcast_to(np.asarray(utilization, dtype=np.float64), indices.shape)
+    over = ttft_overhead_s()
+    return np.array([_open_loop_ttft(terms, k, u[k], str(names[k])) + over for k in range(indices.size)])
+
+
+def ttft_headroom(space, indices, res, max_utilization, percentile, limit_s, tol=1e-4) -> np.ndarray:
+    """Utilization each configuration can be planned at (the MILP's headroom), from the queue.
+
+    The largest ``u <= max_utilization`` whose TTFT under load (:func:`ttft_under_load`) at
+    ``percentile`` stays within ``limit_s`` seconds (one for all or one per index; None or inf:
+    no TTFT SLA, ``max_utilization``); 0 where even an idle replica misses it. The queue's wait
+    rises with ``u``, so the answer is found by bisection to ``tol``. Shape ``(len(indices),)``.
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    terms = _open_loop_terms(space, indices, res)
+    names = np.broadcast_to(np.asarray(percentile), indices.shape)
+    lims = np.atleast_1d(np.asarray(limit_s, dtype=object))
+    lim = np.broadcast_to(np.array([np.inf if v is None else float(v) for v in lims]), indices.shape)
+    over = ttft_overhead_s()
+    out = np.empty(indices.size)
+    for k in range(indices.size):
+        f = lambda u: _open_loop_ttft(terms, k, u, str(names[k])) + over  # noqa: E731
+        if f(max_utilization) <= lim[k]:
+            out[k] = max_utilization
+            continue
+        if f(0.0) > lim[k]:
+            out[k] = 0.0
+            continue
+        lo, hi = 0.0, max_utilization
+        while hi - lo > tol:
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if f(mid) <= lim[k] else (lo, mid)
+        out[k] = lo
+    return out
 
 
 # --------------------------------------------------------------------------------- evaluation

@@ -189,9 +189,13 @@ def test_ttft_percentile_sla_drops_candidates_over_the_limit(tiny_problem_dict):
         space = build_space(p)
         rows[pct] = candidate_rows(p, space, np.arange(space.size)[::7])
         assert all(r["ttft_s"] <= 0.4 for r in rows[pct])
-    mean_ids = {r["config_index"] for r in rows["mean"]}
-    p99_ids = {r["config_index"] for r in rows["p99"]}
-    assert p99_ids < mean_ids          # a tail SLA is stricter than a mean SLA
+    mean = {r["config_index"]: r["capacity_per_replica"] for r in rows["mean"]}
+    p99 = {r["config_index"]: r["capacity_per_replica"] for r in rows["p99"]}
+    # a tail SLA is stricter than a mean SLA: fewer candidates, and a smaller planned load (the
+    # headroom comes from the queue) on some of those kept
+    assert set(p99) <= set(mean)
+    assert all(p99[i] <= mean[i] * (1 + 1e-9) for i in p99)
+    assert any(p99[i] < 0.99 * mean[i] for i in p99)
 
 
 def test_ttft_percentile_is_validated(tiny_problem_dict):
@@ -251,3 +255,26 @@ def test_ttft_parameters_are_recovered_by_the_fit():
             for a, b in zip(p0, p1)]
     o, f = fit_overhead(recs)
     assert o == pytest.approx(0.12, abs=0.02) and f == pytest.approx(0.4, abs=0.04)
+
+
+def test_planner_headroom_comes_from_the_ttft_sla():
+    from kernels.predict import _space
+    from kernels.reference import evaluate_indices
+    from kernels.serving import ttft_headroom, ttft_under_load
+
+    sp = _space("h100-sxm", "llama-3.1-8b", "fp8", [1], [0], [0], [48.0], 8192, 256, default_calibration())
+    idx = np.arange(sp.size)
+    res = evaluate_indices(sp, idx)
+    idle, full = ttft_under_load(sp, idx, res, 0.0, "p90")[0], ttft_under_load(sp, idx, res, 0.8, "p90")[0]
+    assert full > idle
+    # no SLA, or one the full load meets: the economics' max_utilization
+    assert ttft_headroom(sp, idx, res, 0.8, "p90", None)[0] == 0.8
+    assert ttft_headroom(sp, idx, res, 0.8, "p90", full * 1.01)[0] == 0.8
+    # an SLA between idle and full load: the utilization where P90 TTFT meets it
+    limit = 0.5 * (idle + full)
+    u = ttft_headroom(sp, idx, res, 0.8, "p90", limit)[0]
+    assert 0 < u < 0.8
+    assert ttft_under_load(sp, idx, res, u, "p90")[0] <= limit
+    assert ttft_under_load(sp, idx, res, u + 1e-3, "p90")[0] > limit
+    # missed even idle: no capacity
+    assert ttft_headroom(sp, idx, res, 0.8, "p90", 0.5 * idle)[0] == 0.0
