@@ -149,8 +149,18 @@ def _kw(sr: ServingRow):
     return kw
 
 
+def arrivals_of(r: CalRow) -> str:
+    """How a calibration row's benchmark sent its requests: InferenceX draws ISL/OSL from 80-100%
+    of the nominal lengths ("spread"); other sources are taken as fixed-length ("synchronized")."""
+    return "spread" if "InferenceX" in r.source else "synchronized"
+
+
 def predict_row(sr: ServingRow, variant: str):
     r, kw = sr.row, _kw(sr)
+    if variant != "before":
+        # the benchmark's arrival pattern and the row's engine (its fixed TTFT overhead and wave
+        # fraction, kernels/calibration.json)
+        kw.update(arrivals=arrivals_of(r), engine=r.engine)
     layout = dict(tp=r.tp, ep=r.ep if r.ep else 1) if r.tp is not None else dict(tp=None, ep=None)
     if variant == "before":
         return predict_before(**kw, **layout, speculative=r.speculative)

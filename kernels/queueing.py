@@ -14,6 +14,16 @@ length) the completions, and so the arrivals that replace them, are close to a P
   ``Wq / P_w``. That is exact for M/M/c and slightly pessimistic for deterministic service
   (the tail decays faster); tests/test_queueing.py checks both against a discrete-event simulation.
 
+A third model is not a steady state at all: what a serving benchmark at a stated concurrency
+measures (:func:`synchronized_wave_ttft`). ``bench_serving``-style clients (vLLM, SGLang,
+genai-perf, trtllm-bench) with fixed ISL/OSL and every request sent at once keep their ``C``
+requests synchronized: a wave of ``C`` prompts arrives together, the engine prefills it one chunk
+budget at a time (prompt ``k`` waits for the chunks of prompts ``1..k-1``, each chunk step also
+carrying the decode of the prompts already done), the wave decodes its OSL tokens together and
+finishes together, and the next ``C`` prompts arrive together. The mean TTFT is about half the
+wave's prefill time. Plans see steady-state open-loop traffic instead (the M/D/1 step-clock model
+of :func:`chunked_prefill_wait`).
+
 These are host-side scalar functions (a handful of calls per prediction); times in seconds,
 rates per second.
 """
@@ -21,6 +31,8 @@ rates per second.
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 # quantiles reported besides the mean
 PERCENTILES = {"p90": 0.90, "p99": 0.99}
@@ -147,4 +159,74 @@ def pool_wait(lam: float, service_s: float, servers: int, in_flight: float) -> d
     out = dict(rho=w["rho"], service_s=service_s)
     for k in ("mean", *PERCENTILES):
         out[k] = min(w[k], cap)
+    return out
+
+
+def synchronized_wave_ttft(prompts: float, isl_new: float, chunk_tokens: float, step_s: float,
+                           seq_s: float, tok_s: float, carry_decode: bool = True) -> dict:
+    """TTFTs of one synchronized wave of ``prompts`` prompts arriving together (closed-loop
+    benchmark at a fixed concurrency, fixed ISL/OSL).
+
+    The engine prefills the prompts first come first served, ``chunk_tokens`` prompt tokens per
+    step. Prompt ``k`` (1-based) finishes its prefill in step ``s_k = ceil(k * isl_new /
+    chunk_tokens)``; step ``j`` lasts ``step_s + d_j * seq_s + n_j * tok_s`` seconds, where
+    ``n_j`` is the prompt tokens it carries and ``d_j = min(floor((j - 1) * chunk_tokens /
+    isl_new), prompts)`` the prompts already prefilled, which decode in the same step when
+    ``carry_decode`` (continuous batching with mixed chunks; ``False``: prefill-only steps, as an
+    engine that runs waiting prefills before decode). The first token comes one step after the
+    prompt's last chunk (as in the formulas' zero-load TTFT). TTFT_k is the sum of those steps;
+    the wave's prompts are equally likely, so the mean and quantiles are over ``k``.
+
+    Parameters
+    ----------
+    prompts : float
+        Prompts in the wave (the benchmark's concurrency on this replica); rounded, at least 1.
+    isl_new : float
+        Prompt tokens to prefill per request (after prefix-cache hits).
+    chunk_tokens : float
+        Chunked-prefill budget per step (tokens).
+    step_s : float
+        Fixed seconds of a step (weights read, launches) with no sequence and no prompt token.
+    seq_s : float
+        Seconds a step spends per decoding sequence.
+    tok_s : float
+        Seconds a step spends per prompt token.
+    carry_decode : bool
+        Whether the chunk steps also decode the prompts already prefilled.
+
+    Returns
+    -------
+    dict
+        ``mean``, ``p90``, ``p99`` (seconds of TTFT, the first prompt's zero-load TTFT
+        included), ``steps`` (chunk steps of the wave) and ``ttfts`` (shape ``(prompts,)``).
+    """
+    n = max(int(round(prompts)), 1)
+    isl = max(float(isl_new), 1.0)
+    k = float(chunk_tokens)
+    n_steps = int(math.ceil(n * isl / k - 1e-9))
+    j = np.arange(1, n_steps + 1, dtype=np.float64)
+    tokens = np.minimum(k, n * isl - (j - 1) * k)                 # prompt tokens in step j
+    done = np.minimum(np.floor((j - 1) * k / isl + 1e-9), n)      # prompts prefilled before step j
+    dec = done if carry_decode else np.zeros_like(done)
+    end = np.cumsum(step_s + dec * seq_s + tokens * tok_s)        # end of step j
+    last = np.ceil(np.arange(1, n + 1, dtype=np.float64) * isl / k - 1e-9).astype(np.int64)          # step holding prompt k's last chunk
+    d_after = np.minimum(np.floor(last * k / isl + 1e-9), n)      # decoding in the first-token step
+    ttfts = end[last - 1] + step_s + (d_after if carry_decode else 1.0) * seq_s
+    out = dict(mean=float(ttfts.mean()), steps=n_steps, ttfts=ttfts)
+    for name, q in PERCENTILES.items():
+        out[name] = float(np.quantile(ttfts, q))
+    return out
+
+
+def synchronized_pool_ttft(prompts: float, slots: float, service_s: float) -> dict:
+    """TTFTs (before KV transfer) of a wave of ``prompts`` prompts arriving together at a
+    disaggregated prefill pool of ``slots`` prompt slots (replicas x prompts per prefill step),
+    each batch of slots served in ``service_s`` seconds: prompt ``k`` is done at
+    ``ceil(k / slots) * service_s``. Returns ``mean``, ``p90``, ``p99`` (seconds)."""
+    n = max(int(round(prompts)), 1)
+    c = max(float(slots), 1.0)
+    ttfts = np.ceil(np.arange(1, n + 1) / c - 1e-9) * service_s
+    out = dict(mean=float(ttfts.mean()))
+    for name, q in PERCENTILES.items():
+        out[name] = float(np.quantile(ttfts, q))
     return out

@@ -4,15 +4,17 @@ prefill/decode pools.
 The per-step formulas (:mod:`kernels.formulas`) describe one replica whose steps carry decode
 tokens and, on average, chunked prefill tokens. This module composes them on the host:
 
-* **aggregated**: one pool of identical replicas; the formulas' zero-load TTFT plus the wait for
-  memory (requests beyond what fits queue for a slot) and the prefill queue
-  (:func:`kernels.queueing.chunked_prefill_wait`);
+* **aggregated**: one pool of identical replicas; the wait for memory (requests beyond what fits
+  queue for a slot) and the TTFT a benchmark at the stated concurrency measures, or the
+  steady-state prefill queue a plan sees (:mod:`kernels.ttft`);
 * **disaggregated**: a prefill pool (prefill-only steps: a batch of prompts per step, no decode
   tokens; evaluated as a one-output-token request) and a decode pool (decode-only steps at
   ``concurrency / decode replicas`` sequences per replica; evaluated with every prompt token
   already in the cache), the KV cache of each prompt sent from one to the other over the
   scale-up link when both pools fit in one scale-up domain and over the scale-out NIC otherwise,
-  and the prefill pool queued as an M/D/c system (:func:`kernels.queueing.pool_wait`).
+  and the prefill pool under a benchmark's synchronized wave
+  (:func:`kernels.queueing.synchronized_pool_ttft`) or, with spread lengths, an M/D/c queue
+  (:func:`kernels.queueing.pool_wait`).
 
 Every figure comes from ``formulas.evaluate_config`` through the NumPy reference backend, so the
 composition follows whatever the step model computes. See docs/model.md, "Serving modes".
@@ -31,9 +33,11 @@ from problems import get_hardware, get_model
 from . import formulas
 from .predict import ConfigMetrics, PredictError, _space
 from .predict import predict as predict_aggregated_zero_load
-from .queueing import chunked_prefill_wait, pool_wait
+from .queueing import pool_wait, synchronized_pool_ttft
+from .ttft import (ARRIVALS, ttft_headroom, ttft_overhead_s, ttft_under_load, ttft_wave_fraction,  # noqa: F401
+                   wave_step_costs, with_ttft_under_load)
 from .reference import evaluate_indices
-from .layout import AXIS_POS, WM_FIELDS, Status
+from .layout import Status
 from .tables import batch_grid, default_calibration, hardware_row, model_row, usd_per_mtok
 
 PREFILL_CHUNK_TOKENS = formulas.PREFILL_CHUNK_TOKENS
@@ -63,7 +67,7 @@ def _check_spec(model_id: str, speculative):
 
 def predict_aggregated(hardware, model, precision, *, speculative=None, metric="output_tok_s_per_gpu",
                        concurrency=None, min_output_tok_s_per_user=None, calibration=None,
-                       engine=None, **kw) -> ConfigMetrics:
+                       engine=None, arrivals="synchronized", **kw) -> ConfigMetrics:
     """The aggregated point :func:`kernels.predict.predict` picks, searched over speculative
     decoding when ``speculative`` is None, with TTFT under load (mean, P90, P99)."""
     best, err = None, None
@@ -85,7 +89,7 @@ def predict_aggregated(hardware, model, precision, *, speculative=None, metric="
                               engine=engine, **kw)
     return with_ttft_under_load(best, calibration=calibration, engine=engine,
                                 cached_input_fraction=kw.get("cached_input_fraction", 0.0),
-                                in_flight=concurrency,
+                                in_flight=concurrency, arrivals=arrivals,
                                 speculative_data=kw.get("speculative_data", "benchmark"))
 
 
@@ -118,69 +122,6 @@ def _at_memory_cap(m: ConfigMetrics, concurrency, *, metric, calibration, engine
     wait = (concurrency - cap) / cap * dur
     return replace(r, ttft_s=r.ttft_s + wait, queue_wait_s=wait,
                    note=f"only {cap} of {concurrency} concurrent requests fit; the rest queue")
-
-
-def with_ttft_under_load(m: ConfigMetrics, *, calibration=None, engine=None,
-                         cached_input_fraction=0.0, in_flight=None,
-                         speculative_data="benchmark") -> ConfigMetrics:
-    """Add the chunked-prefill queue to an aggregated point's TTFT.
-
-    The step's marginal cost of a prefill token is read off the formulas: the same configuration
-    evaluated with its average prefill load and with none (every prompt token cached).
-    """
-    calib = calibration or default_calibration()
-    tau = m.output_tok_s_per_user * m.tpot_s          # tokens per step (1 without MTP)
-    dep = 1 if m.ep > 1 else 0
-    spec = 1 if m.speculative == "mtp" else 0
-    res = _evaluate(m.hardware, m.model, m.precision, [(m.tp, dep)], [spec],
-                    [float(m.concurrency)], m.isl, m.osl, calib, engine,
-                    cached=[cached_input_fraction, 1.0], speculative_data=speculative_data)
-    step_avg = float(res["tpot_s"][0, 0, 0, 0]) * tau
-    step_dec = float(res["tpot_s"][1, 0, 0, 0]) * tau
-    isl_new = m.isl * (1.0 - cached_input_fraction)
-    batch = float(m.concurrency)
-    tok_pf = batch * tau * isl_new / m.osl
-    per_tok = max(step_avg - step_dec, 0.0) / tok_pf if tok_pf > 0 else 0.0
-    busy = step_dec + PREFILL_CHUNK_TOKENS * per_tok
-    n_in = batch if in_flight is None else min(float(in_flight), batch)
-    q = chunked_prefill_wait(batch * tau / m.osl, isl_new, PREFILL_CHUNK_TOKENS, busy, n_in)
-    base = float(m.ttft_s)        # zero-load TTFT plus any wait for memory (queue_wait_s)
-    note = m.note
-    if q["rho"] >= 1.0:
-        note = (note + "; " if note else "") + "prefill saturates the chunk budget; TTFT is the closed-loop bound"
-    return replace(m, ttft_s=base + q["mean"], ttft_p90_s=base + q["p90"], ttft_p99_s=base + q["p99"],
-                   queue_wait_s=m.queue_wait_s + q["mean"], note=note, serving="aggregated",
-                   gpus=m.tp)
-
-
-def ttft_under_load(space, indices, res, utilization: float, percentile) -> np.ndarray:
-    """TTFT of aggregated configurations under load (seconds), vectorised for the planner.
-
-    ``res`` holds ``evaluate_indices(space, indices)``; each replica is taken to run at
-    ``utilization`` of its request throughput (Poisson arrivals on the step clock, see
-    :func:`kernels.queueing.chunked_prefill_wait`). ``percentile`` is "mean", "p90" or "p99", one
-    for all or one per index. Returns the formulas' TTFT plus the prefill queue's wait.
-    """
-    indices = np.asarray(indices, dtype=np.int64)
-    ix = space.decode(indices)
-    wm, b = ix[AXIS_POS["wm"]], ix[-1]
-    col = {f: i for i, f in enumerate(WM_FIELDS)}
-    table = space.wm_table.copy()
-    table[:, col["cached_frac"]] = 1.0          # the same step with no prompt tokens
-    dec = evaluate_indices(type(space)(**{**space.__dict__, "wm_table": table}), indices)
-    tau = res["output_tok_s_per_user"] * res["tpot_s"]
-    step_avg, step_dec = res["tpot_s"] * tau, dec["tpot_s"] * tau
-    isl, osl = space.wm_table[wm, col["isl"]], space.wm_table[wm, col["osl"]]
-    isl_new = isl * (1.0 - space.wm_table[wm, col["cached_frac"]])
-    batch = space.batches[b]
-    tok_pf = batch * tau * isl_new / osl
-    per_tok = np.where(tok_pf > 0, np.maximum(step_avg - step_dec, 0.0) / np.maximum(tok_pf, 1e-30), 0.0)
-    busy = step_dec + PREFILL_CHUNK_TOKENS * per_tok
-    per_step = utilization * batch * tau / osl
-    names = np.broadcast_to(np.asarray(percentile), indices.shape)
-    wait = np.array([chunked_prefill_wait(per_step[k], isl_new[k], PREFILL_CHUNK_TOKENS, busy[k],
-                                          batch[k])[str(names[k])] for k in range(indices.size)])
-    return res["ttft_s"] + wait
 
 
 # --------------------------------------------------------------------------------- evaluation
@@ -253,7 +194,7 @@ def predict_disaggregated(hardware, model, precision, *, isl=1024, osl=1024, con
                           prefill_replicas=None, decode_tp=None, decode_ep=None, decode_replicas=None,
                           speculative=None, cached_input_fraction=0.0, engine=None, calibration=None,
                           metric="output_tok_s_per_gpu", max_concurrency=4096,
-                          speculative_data="benchmark") -> ConfigMetrics:
+                          arrivals="synchronized", speculative_data="benchmark") -> ConfigMetrics:
     """One disaggregated deployment: prefill pool + decode pool, searched where not given.
 
     ``concurrency`` is the total in flight over the deployment: each decode replica carries
@@ -355,7 +296,7 @@ def predict_disaggregated(hardware, model, precision, *, isl=1024, osl=1024, con
     return _compose(hardware, model, precision, isl, osl, cached_input_fraction, calib, hr,
                     p_lay[pi], d_lay[li[di]], int(n_p[pi, di]), int(n_d[di]), specs[si[di]],
                     b_p, float(t_pf[pi]), float(batches[bi[di]]), rp, pi, rd, (li[di], si[di], bi[di]),
-                    float(link[pi, di]), bool(in_domain[pi, di]), float(adm[di]), concurrency)
+                    float(link[pi, di]), bool(in_domain[pi, di]), float(adm[di]), concurrency, engine, arrivals)
 
 
 def _hw_row(hardware, calib, engine):
@@ -372,7 +313,8 @@ def kv_bytes_per_request(model: str, precision: str, isl: float) -> float:
 
 
 def _compose(hardware, model, precision, isl, osl, cached, calib, hr, p_layout, d_layout, n_p, n_d,
-             spec, b_p, t_pf, b_d, rp, pi, rd, di, link_bw, in_domain, admission_s, concurrency):
+             spec, b_p, t_pf, b_d, rp, pi, rd, di, link_bw, in_domain, admission_s, concurrency,
+             engine=None, arrivals="synchronized"):
     """ConfigMetrics of one disaggregated deployment, TTFT under load included."""
     (g_p, dep_p), (g_d, dep_d) = p_layout, d_layout
     tpot = float(rd["tpot_s"][di])
@@ -382,16 +324,31 @@ def _compose(hardware, model, precision, isl, osl, cached, calib, hr, p_layout, 
     gpus = n_p * g_p + n_d * g_d
     in_flight = float(concurrency) if concurrency is not None else n_d * b_d
     xfer = kv_transfer_s(kv_bytes_per_request(model, precision, isl), min(g_p, g_d), link_bw, hr["lat"])
-    # closed loop: in_flight = X * (TTFT + decode time) (Little), X at most the prefill capacity;
-    # one fixed-point pass from the decode pool's rate
-    x = min(r_dec, n_p * mu_p)
+    # a benchmark at a stated concurrency sends its prompts in synchronized waves: the wave of
+    # in_flight prompts queues at the pool's n_p * b_p slots; a closed loop whose prefill pool
+    # saturates cycles no faster than in_flight / (n_p mu_p), so TTFT is at least that cycle less
+    # the decode time (Little); the throughput is the closed loop's, at most the prefill capacity
     decode_s = osl * tpot
-    for _ in range(2):
-        q = pool_wait(x, t_pf, int(n_p * b_p), in_flight)
-        ttft = admission_s + q["mean"] + t_pf + xfer
-        x = min(in_flight / (ttft + decode_s), n_p * mu_p) if concurrency is not None else x
-    p90 = admission_s + q["p90"] + t_pf + xfer
-    p99 = admission_s + q["p99"] + t_pf + xfer
+    over = ttft_overhead_s(calib, engine)
+    if arrivals == "spread":
+        # desynchronized closed loop: M/D/c at the throughput X, in_flight = X (TTFT + decode)
+        # (Little), one fixed-point pass from the decode pool's rate
+        x = min(r_dec, n_p * mu_p)
+        for _ in range(2):
+            q = pool_wait(x, t_pf, int(n_p * b_p), in_flight)
+            q = {**q, **{k: q[k] + t_pf for k in ("mean", "p90", "p99")}}
+            ttft = admission_s + q["mean"] + xfer + over
+            x = min(in_flight / (ttft + decode_s), n_p * mu_p) if concurrency is not None else x
+    else:
+        w = synchronized_pool_ttft(in_flight, n_p * b_p, t_pf)
+        f = ttft_wave_fraction(calib, engine)
+        w = {k: t_pf + f * (w[k] - t_pf) for k in ("mean", "p90", "p99")}
+        sat = in_flight / (n_p * mu_p) - decode_s - xfer
+        q = {k: max(w[k], sat) for k in ("mean", "p90", "p99")}
+        q["rho"] = r_dec / (n_p * mu_p)
+        ttft = admission_s + q["mean"] + xfer + over
+        x = min(in_flight / (ttft + decode_s), n_p * mu_p) if concurrency is not None else min(r_dec, n_p * mu_p)
+    p90, p99 = (admission_s + q[k] + xfer + over for k in ("p90", "p99"))
     pw_p, pw_d = float(rp["power_w_per_gpu"][0, pi, 0, 0]), float(rd["power_w_per_gpu"][di])
     power = (n_p * g_p * pw_p + n_d * g_d * pw_d) / gpus
     cost_h = hr["cost_usd_per_gpu_hour"] + hr["elec_usd_per_kwh"] * power / 1000.0
@@ -415,7 +372,7 @@ def _compose(hardware, model, precision, isl, osl, cached, calib, hr, p_layout, 
         serving="disaggregated", gpus=int(gpus),
         prefill_tp=1 if dep_p else int(g_p), prefill_ep=int(g_p) if dep_p else 1, prefill_replicas=int(n_p),
         decode_tp=1 if dep_d else int(g_d), decode_ep=int(g_d) if dep_d else 1, decode_replicas=int(n_d),
-        kv_transfer_s=xfer, ttft_p90_s=p90, ttft_p99_s=p99, queue_wait_s=admission_s + q["mean"],
+        kv_transfer_s=xfer, ttft_p90_s=p90, ttft_p99_s=p99, queue_wait_s=admission_s + q["mean"] - t_pf,
         note="; ".join(notes))
 
 
@@ -425,8 +382,15 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
             engine=None, min_output_tok_s_per_user=None, *, serving="aggregated", prefill_tp=None,
             prefill_ep=None, prefill_replicas=None, decode_tp=None, decode_ep=None,
             decode_replicas=None, speculative=None, cached_input_fraction=0.0, max_concurrency=4096,
-            calibration=None, metric="output_tok_s_per_gpu", speculative_data="benchmark") -> ConfigMetrics:
-    """Predict one operating point in a serving mode; see :func:`optimizer.predict`."""
+            calibration=None, metric="output_tok_s_per_gpu", arrivals="synchronized",
+            speculative_data="benchmark") -> ConfigMetrics:
+    """Predict one operating point in a serving mode; see :func:`optimizer.predict`.
+
+    ``arrivals`` says what the benchmark at ``concurrency`` sends: "synchronized" (fixed ISL/OSL,
+    every request at once: waves of ``concurrency`` prompts; vLLM/SGLang ``bench_serving``,
+    genai-perf, trtllm-bench, aiconfigurator's silicon runs) or "spread" (lengths drawn from a
+    range, e.g. InferenceX's 80-100%: the waves dissolve into a steady-state queue).
+    """
     from problems import args  # noqa: PLC0415
 
     from .predict import _checked_arguments  # noqa: PLC0415
@@ -439,6 +403,8 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
                        max_concurrency, calibration, metric, speculative_data)
     for name in ("prefill_tp", "prefill_ep", "prefill_replicas", "decode_tp", "decode_ep", "decode_replicas"):
         args.whole("predict", name, locals()[name], 1, 1024, optional=True, error=PredictError)
+    if arrivals not in ARRIVALS:
+        raise PredictError(f"arrivals must be 'synchronized' or 'spread', got {arrivals!r}")
     if serving not in (None, *SERVING_MODES):
         raise PredictError(f"serving must be 'aggregated', 'disaggregated' or None (search), got {serving!r}")
     pools = dict(prefill_tp=prefill_tp, prefill_ep=prefill_ep, prefill_replicas=prefill_replicas,
@@ -448,7 +414,7 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
         raise PredictError(f"{given} describe a disaggregated deployment; pass serving='disaggregated' "
                            "(or None to search both modes)")
     common = dict(concurrency=concurrency, min_output_tok_s_per_user=min_output_tok_s_per_user,
-                  calibration=calibration, engine=engine, metric=metric,
+                  calibration=calibration, engine=engine, metric=metric, arrivals=arrivals,
                   speculative_data=speculative_data)
     results, errors = [], []
     if serving in (None, "aggregated"):

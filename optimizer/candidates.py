@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels import ConfigSpace, evaluate_indices
-from kernels.serving import ttft_under_load
+from kernels.serving import ttft_headroom, ttft_under_load
 from problems import Problem
 
 from .deploy import configuration_words
@@ -43,18 +43,20 @@ def idle_kw_per_gpu(problem: Problem, hw_id: str) -> float:
 def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
     """Rows for configuration ``indices`` (re-evaluated on the host in float64).
 
-    ``capacity_per_replica`` is the replica's throughput at its SLA operating point times the
-    workload's ``max_utilization`` headroom (economics), in the workload's demand unit.
-    ``ttft_s`` is the TTFT under that load at the workload's ``sla.ttft_percentile`` (the prefill
-    queue added on the host); a configuration whose TTFT there exceeds ``sla.ttft_ms`` is dropped.
+    ``capacity_per_replica`` is the replica's throughput at its SLA operating point times its
+    headroom, in the workload's demand unit: the largest utilization, at most the economics'
+    ``max_utilization``, at which the steady-state prefill queue keeps the TTFT at the workload's
+    ``sla.ttft_percentile`` within ``sla.ttft_ms`` (:func:`kernels.serving.ttft_headroom`).
+    ``ttft_s`` is the TTFT at that load; a configuration that misses the SLA even idle is dropped.
     """
     indices = np.asarray(indices, dtype=np.int64)
     if indices.size == 0:
         return []
     res = evaluate_indices(space, indices)
-    u = problem.economics.max_utilization
     wls = [problem.workload(space.describe(int(i))["workload"]) for i in indices]
-    ttft = ttft_under_load(space, indices, res, u, [w.sla.ttft_percentile for w in wls])
+    pct = [w.sla.ttft_percentile for w in wls]
+    util = ttft_headroom(space, indices, res, problem.economics.max_utilization, pct, [w.sla.ttft_s for w in wls])
+    ttft = ttft_under_load(space, indices, res, util, pct)
     units = {h.key: h.spec().unit_gpus for h in problem.hardware}
     idle = {h.key: idle_kw_per_gpu(problem, h.key) for h in problem.hardware}
     ids = {h.key: h.id for h in problem.hardware}
@@ -65,7 +67,8 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
         d = space.describe(int(idx))
         d["precision_label"] = precision_label(d["precision"], specs[d["hardware"]])
         w = wls[k]
-        if w.sla.ttft_s is not None and not ttft[k] <= w.sla.ttft_s:
+        u = float(util[k])
+        if w.sla.ttft_s is not None and not (u > 0 and ttft[k] <= w.sla.ttft_s * (1 + 1e-9)):
             continue
         tp = d["tp"]
         out_gpu = float(res["output_tok_s_per_gpu"][k])

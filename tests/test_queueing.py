@@ -14,7 +14,8 @@ import math
 import numpy as np
 import pytest
 
-from kernels.queueing import chunked_prefill_wait, erlang_c, mdc_wait, pool_wait, wait_quantile
+from kernels.queueing import (chunked_prefill_wait, erlang_c, mdc_wait, pool_wait, synchronized_pool_ttft,
+                              synchronized_wave_ttft, wait_quantile)
 
 
 def simulate_mdc(lam, service, servers, n=200_000, seed=0):
@@ -122,3 +123,86 @@ def test_chunked_prefill_model_matches_engine_simulation(clients, isl):
     zero_load = math.ceil(isl / chunk) * t_dec + isl * t_tok
     assert zero_load + q["mean"] == pytest.approx(sim.mean(), rel=0.15)
     assert zero_load + q["p90"] == pytest.approx(np.quantile(sim, 0.9), rel=0.20)
+
+
+# ------------------------------------------------------- synchronized waves (benchmark at C)
+
+def simulate_synchronized(clients, isl, osl, chunk, t_dec, t_seq, t_tok, prefill_first, steps):
+    """TTFTs, in arrival order, of a closed-loop benchmark with fixed ISL/OSL and every client
+    starting at once.
+
+    Each step lasts ``t_dec + decoding * t_seq + prompt_tokens * t_tok`` seconds; prompts are
+    prefilled FCFS up to ``chunk`` tokens per step. ``prefill_first``: while a prompt waits the
+    step is prefill-only (nothing decodes); otherwise every prefilled request decodes one token
+    per step. The first token is counted one step after the prompt's last chunk, as the
+    formulas count it (a step of ``t_dec + t_seq`` per request for prefill-only engines, else a
+    step at the decode batch). A request ends after ``osl`` tokens and its client sends the next.
+    """
+    now = 0.0
+    queue = [[isl, now] for _ in range(clients)]     # [prompt tokens left, arrival]
+    decoding, ttfts, pending = [], [], []            # tokens left; ttft records; (arrival, count)
+    for _ in range(steps):
+        budget, done = chunk, []
+        while queue and budget > 0:
+            take = min(budget, queue[0][0])
+            queue[0][0] -= take
+            budget -= take
+            if queue[0][0] == 0:
+                done.append(queue.pop(0))
+            else:
+                break
+        stall = prefill_first and (chunk - budget) > 0
+        dec = 0 if stall else len(decoding)
+        now += t_dec + dec * t_seq + (chunk - budget) * t_tok
+        if not stall:
+            decoding = [d - 1 for d in decoding]
+            ends = sum(1 for d in decoding if d <= 0)
+            decoding = [d for d in decoding if d > 0]
+            queue.extend([isl, now] for _ in range(ends))
+        # the first-token step: the decode batch the step's finished prompts join (prefill-only
+        # engines: one request)
+        first = t_dec + (1 if prefill_first else len(decoding) + len(done)) * t_seq
+        for _, arr in done:
+            ttfts.append(now + first - arr)
+            decoding.append(osl - 1)
+    return np.array(ttfts)
+
+
+def test_wave_by_hand():
+    # one prompt per chunk, 0.1 s steps plus 0.01 s per decoding request: prompt k is done in
+    # step k, which also decodes the k - 1 before it; the first-token step decodes k
+    w = synchronized_wave_ttft(4, 8192, 8192, 0.1, 0.01, 0.0)
+    assert w["ttfts"] == pytest.approx([0.21, 0.33, 0.46, 0.60])
+    assert w["mean"] == pytest.approx(0.40)
+    # prefill-only steps: no decode carried, the first-token step has one request
+    w = synchronized_wave_ttft(4, 8192, 8192, 0.1, 0.01, 0.0, carry_decode=False)
+    assert w["ttfts"] == pytest.approx([0.21, 0.31, 0.41, 0.51])
+    # four 2k prompts per 8k chunk: a step is 0.1 s + 8192 x 10 us; two groups of four
+    w = synchronized_wave_ttft(8, 2048, 8192, 0.1, 0.0, 1e-5)
+    assert w["ttfts"] == pytest.approx([0.28192] * 4 + [0.46384] * 4)
+    assert w["steps"] == 2
+
+
+def test_pool_wave_by_hand():
+    # 10 prompts at 4 slots of 1 s: done at 1, 1, 1, 1, 2, 2, 2, 2, 3, 3 s
+    w = synchronized_pool_ttft(10, 4, 1.0)
+    assert w["mean"] == pytest.approx(1.8)
+    assert w["p90"] == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("clients,isl,osl", [(16, 8192, 128), (64, 1024, 512), (48, 3000, 256)])
+def test_wave_matches_simulated_benchmark(clients, isl, osl):
+    chunk, t_dec, t_seq, t_tok = 8192, 0.02, 1e-4, 2e-6
+    # prefill-first engine: every wave stays synchronized, so every wave is the closed form's
+    sim = simulate_synchronized(clients, isl, osl, chunk, t_dec, t_seq, t_tok, True, steps=6_000)
+    w = synchronized_wave_ttft(clients, isl, chunk, t_dec, t_seq, t_tok, carry_decode=False)
+    n = sim.size // clients * clients
+    assert n >= 3 * clients
+    waves = sim[:n].reshape(-1, clients)
+    np.testing.assert_allclose(waves, np.broadcast_to(w["ttfts"], waves.shape), rtol=1e-9)
+    # mixed chunks (decode carried): the first wave is the closed form's exactly; the later
+    # waves arrive staggered by the first one's prefill order and wait no longer
+    sim = simulate_synchronized(clients, isl, osl, chunk, t_dec, t_seq, t_tok, False, steps=6_000)
+    w = synchronized_wave_ttft(clients, isl, chunk, t_dec, t_seq, t_tok)
+    np.testing.assert_allclose(sim[:clients], w["ttfts"], rtol=1e-9)
+    assert sim[clients:].mean() <= w["mean"] * (1 + 1e-9)
