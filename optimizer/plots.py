@@ -149,6 +149,11 @@ def plot_sweep(rows, axes_names, path=None, title=""):
             if r.get("cost_usd_per_mtok_output") is not None and r.get("hardware"):
                 ax.annotate(r["hardware"], (r[x_name], r["cost_usd_per_mtok_output"]), fontsize=6,
                             xytext=(2, 2), textcoords="offset points", color=line.get_color())
+    # scenarios with no feasible plan have no cost: marked on the x axis so they do not vanish
+    bad = [r[x_name] for r in rows if r.get("cost_usd_per_mtok_output") is None]
+    if bad:
+        ax.plot(bad, [0.0] * len(bad), linestyle="none", marker="x", color="red", markersize=8,
+                clip_on=False, transform=ax.get_xaxis_transform(), label="no feasible plan")
     ax.set_xlabel(x_name)
     ax.set_ylabel("USD per million output tokens")
     ax.grid(True, alpha=0.3)

@@ -136,3 +136,18 @@ def test_implausible_inputs_warn_naming_field_and_range(tiny_problem_dict, capsy
     assert "hardware[0].hbm_gb = 1.92e+11" in text
     ok = optimizer.solve(problems.problem_from_dict(tiny_problem_dict), backend="numpy", marginal_values=False)
     assert ok.warnings == []
+
+
+def test_sweep_chart_marks_scenarios_without_a_feasible_plan():
+    from optimizer.plots import plot_sweep
+
+    rows = [dict(d=1.0, cost_usd_per_mtok_output=0.5, hardware="b200"),
+            dict(d=2.0, cost_usd_per_mtok_output=None, hardware=None),
+            dict(d=3.0, cost_usd_per_mtok_output=None, hardware=None)]
+    fig = plot_sweep(rows, ["d"])
+    marks = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "no feasible plan"]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [2.0, 3.0]
+    assert "no feasible plan" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
