@@ -135,12 +135,12 @@ def load_rows(path) -> tuple[list[CalRow], dict[str, int]]:
     return rows, excluded
 
 
-def predict_row(row: CalRow, calib: Calibration):
-    """The model's prediction for one row: (throughput in the row's metric, ConfigMetrics)."""
-    metric = "output_tok_s_per_gpu" if row.metric == "output" else "total_tok_s_per_gpu"
+def row_query(row: CalRow, calib: Calibration) -> dict:
+    """The prediction request a row describes (keyword arguments of :func:`kernels.predict.predict`
+    and of the fit's candidate search): its layout when published, else searched; its concurrency
+    or interactivity by row kind."""
     kw = dict(hardware=row.hardware, model=row.model, precision=row.precision, isl=row.isl,
-              osl=row.osl, calibration=calib, metric=metric, speculative=row.speculative,
-              engine=row.engine)
+              osl=row.osl, calibration=calib, speculative=row.speculative, engine=row.engine)
     if row.tp is not None:
         kw.update(tp=row.tp, ep=row.ep if row.ep else 1)
     else:
@@ -149,7 +149,13 @@ def predict_row(row: CalRow, calib: Calibration):
         kw["concurrency"] = row.concurrency
     elif row.kind == "at_interactivity":
         kw["min_output_tok_s_per_user"] = row.tok_s_user
-    m = predict(**kw)
+    return kw
+
+
+def predict_row(row: CalRow, calib: Calibration):
+    """The model's prediction for one row: (throughput in the row's metric, ConfigMetrics)."""
+    metric = "output_tok_s_per_gpu" if row.metric == "output" else "total_tok_s_per_gpu"
+    m = predict(**row_query(row, calib), metric=metric)
     return getattr(m, metric), m
 
 

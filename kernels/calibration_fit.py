@@ -23,7 +23,7 @@ import numpy as np
 from problems import get_hardware
 
 from . import formulas
-from .calibration import FAMILY_GROUPS, CalRow
+from .calibration import FAMILY_GROUPS, CalRow, row_query
 from .layout import AXES, EVAL_ARGS, SOURCES, Status
 from .predict import PredictError, candidates
 from .reference import evaluate_indices
@@ -246,16 +246,7 @@ class FastRows:
         keys, key_index = [], {}
         args_parts, seg, row_key, metric_out, min_user = [], [], [], [], []
         for i, r in enumerate(rows):
-            kw = dict(hardware=r.hardware, model=r.model, precision=r.precision, isl=r.isl, osl=r.osl,
-                      calibration=base, speculative=r.speculative, engine=r.engine)
-            if r.tp is not None:
-                kw.update(tp=r.tp, ep=r.ep if r.ep else 1)
-            else:
-                kw.update(tp=None, ep=None)
-            if r.kind == "at_concurrency":
-                kw["concurrency"] = r.concurrency
-            elif r.kind == "at_interactivity":
-                kw["min_output_tok_s_per_user"] = r.tok_s_user
+            kw = row_query(r, base)
             try:
                 c = candidates(**kw)
             except PredictError:
