@@ -30,3 +30,13 @@ def tiny_problem_dict():
         }],
         "search": {"precisions": ["fp8"], "tensor_parallel": [1, 2]},
     }
+
+
+@pytest.fixture
+def base_file(tmp_path, tiny_problem_dict):
+    """``tiny_problem_dict`` written as a problem file (the base of sweeps and output tests)."""
+    import yaml  # noqa: PLC0415
+
+    p = tmp_path / "base.yaml"
+    p.write_text(yaml.safe_dump(tiny_problem_dict))
+    return p

@@ -20,13 +20,6 @@ VARY = ["--vary", "workloads.0.demand.requests_per_s=5,10"]
 
 
 @pytest.fixture
-def base_file(tmp_path, tiny_problem_dict):
-    p = tmp_path / "base.yaml"
-    p.write_text(yaml.safe_dump(tiny_problem_dict))
-    return p
-
-
-@pytest.fixture
 def no_solving(monkeypatch):
     """Any solving or evaluation fails the test: output mistakes must be found before."""
     def solved(*a, **k):

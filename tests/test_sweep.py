@@ -19,13 +19,6 @@ from conftest import ROOT
 VARY = ["workloads.0.demand.requests_per_s=5,10,20,40,80", "hardware.0.price_usd_per_hour=1.0,2.0,3.0"]
 
 
-@pytest.fixture
-def base_file(tmp_path, tiny_problem_dict):
-    p = tmp_path / "base.yaml"
-    p.write_text(yaml.safe_dump(tiny_problem_dict))
-    return p
-
-
 def table(path):
     rows = read_table(path)
     for r in rows:

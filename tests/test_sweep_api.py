@@ -13,13 +13,6 @@ from problems.errors import InputError
 from conftest import ROOT
 
 
-@pytest.fixture
-def base_file(tmp_path, tiny_problem_dict):
-    p = tmp_path / "base.yaml"
-    p.write_text(yaml.safe_dump(tiny_problem_dict))
-    return p
-
-
 def parquet_rows(path):
     import pyarrow.parquet as pq
 

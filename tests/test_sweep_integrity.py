@@ -11,7 +11,6 @@ import sys
 import time
 
 import pytest
-import yaml
 
 from optimizer.cli import main
 
@@ -19,13 +18,6 @@ from conftest import ROOT
 
 VARY = ["workloads.0.demand.requests_per_s=5,10,20"]
 OTHER = ["workloads.0.demand.requests_per_s=6,12,24"]
-
-
-@pytest.fixture
-def base_file(tmp_path, tiny_problem_dict):
-    p = tmp_path / "base.yaml"
-    p.write_text(yaml.safe_dump(tiny_problem_dict))
-    return p
 
 
 def sweep(base, out, vary, *extra):
