@@ -6,13 +6,15 @@
   user knows what to change; the CLI exits 2 on it.
 * :func:`replacing` -- every file is written under a temporary name in the same folder, flushed
   to disk, and renamed over the target only when complete. A kill or a full disk mid-write leaves
-  the previous file as it was (and no stray temporary file after an error).
+  the previous file as it was (and no stray temporary file after an error); a temporary file a
+  killed writer left is removed by the next write of the same path.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -93,6 +95,38 @@ def _tmp_name(p: Path) -> Path:
     return p.with_name(f".{p.stem}.tmp-{os.getpid()}{p.suffix}")
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True     # someone else's process, or not a pid we can ask about: leave its file
+    return True
+
+
+def remove_stale_temporaries(p: Path) -> list[Path]:
+    """Remove the temporary files a killed writer of ``p`` left beside it (``.NAME.tmp-PID.SUFFIX``
+    whose process no longer runs on this machine); return the removed paths.
+
+    A writer that is still running keeps its file. A folder shared with another machine whose
+    writer happens to target the same name is not a supported set-up (the sweep lock refuses it).
+    """
+    removed = []
+    pat = re.compile(re.escape(f".{p.stem}.tmp-") + r"(\d{1,10})" + re.escape(p.suffix) + "$")
+    try:
+        names = os.listdir(p.parent if str(p.parent) else ".")
+    except OSError:
+        return removed
+    for name in names:
+        m = pat.match(name)
+        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            with contextlib.suppress(OSError):
+                (p.parent / name).unlink()
+                removed.append(p.parent / name)
+    return removed
+
+
 @contextlib.contextmanager
 def replacing(path, option: str | None = None) -> Iterator[Path]:
     """Yield a temporary path to write ``path``'s new content to; rename it over ``path`` on success.
@@ -102,6 +136,7 @@ def replacing(path, option: str | None = None) -> Iterator[Path]:
     """
     p = Path(path)
     tmp = _tmp_name(p)
+    remove_stale_temporaries(p)
     try:
         yield tmp
         if p.exists():   # the new file keeps the old one's permissions

@@ -183,3 +183,55 @@ def test_csv_cells_never_start_a_formula(tmp_path, tiny_problem_dict, capsys):
     cells = [c for line in out.read_text().splitlines() for c in line.split(",")]
     assert "'@SUM(1)" in cells and "'+cmd" in cells
     assert not any(c.lstrip('"').startswith(("=", "+", "@")) for c in cells)
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    import subprocess
+    import sys
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
+    from optimizer.outputs import write_text
+    target = tmp_path / "plan.json"
+    dead = tmp_path / f".plan.tmp-{_dead_pid()}.json"
+    alive = tmp_path / f".plan.tmp-{os.getppid()}.json"      # a running process: its write goes on
+    other = tmp_path / f".other.tmp-{_dead_pid()}.json"       # another file's leftover: not ours
+    for p in (dead, alive, other):
+        p.write_text("{partial")
+    write_text(target, "{}")
+    assert target.read_text() == "{}"
+    assert not dead.exists() and alive.exists() and other.exists()
+
+
+def test_a_writer_killed_mid_write_keeps_the_old_file_and_its_leftover_goes_next_time(tmp_path):
+    import subprocess
+    import sys
+    target = tmp_path / "t.csv"
+    target.write_text("old\n")
+    # a writer that dies (SIGKILL) after writing half its temporary file, before the rename
+    code = ("import os, signal, sys; from optimizer.outputs import replacing\n"
+            f"with replacing({str(target)!r}) as tmp:\n"
+            "    open(tmp, 'w').write('half')\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True)
+    assert r.returncode == -9
+    left = [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    assert len(left) == 1 and target.read_text() == "old\n"
+    from optimizer.outputs import write_text
+    write_text(target, "new\n")
+    assert target.read_text() == "new\n"
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_journal_lines_are_synced_to_disk_one_by_one(base_file, tmp_path, monkeypatch):
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    out = tmp_path / "s.csv"
+    assert main(["sweep", str(base_file), "-q", "--out", str(out)] + VARY) == 0
+    # one fsync per scenario line at least (plus the table's and the header's)
+    assert len(synced) >= 2 + 2

@@ -13,7 +13,7 @@
   certified to the same gap inside them, boxes halved where a certificate fails.
 * **Nothing lost, nothing mixed**: the output is locked for the whole run (:mod:`.lock`); every
   finished scenario is appended as one JSON line carrying the sweep's identity to
-  ``<out>.journal`` (:mod:`.journal`) and flushed before the next starts; ``resume`` refuses lines
+  ``<out>.journal`` (:mod:`.journal`) and synced to disk before the next starts; ``resume`` refuses lines
   it cannot vouch for. The table (Parquet or CSV) is written from the journal at the end, sorted by
   scenario, through a temporary file and an atomic rename (:mod:`.table`).
 * **Distributed** on Dask (:mod:`.cluster`); only the driver writes files.

@@ -1,4 +1,4 @@
-"""The journal: finished scenarios as JSON lines, appended and flushed one at a time.
+"""The journal: finished scenarios as JSON lines, appended and synced to disk one at a time.
 
 ``<out>.journal`` starts with a header line naming the sweep (a hash of its base problem, axes and
 options); every following line is one finished scenario and carries that hash and its scenario id
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 from problems import ProblemError, parse_json
@@ -105,11 +106,13 @@ class Journal:
         return open(self.path, "a", encoding="utf-8")
 
     def record(self, f, rec: dict) -> None:
-        """Append one finished scenario and flush it before the next one starts."""
+        """Append one finished scenario and put it on disk before the next one starts (a power
+        loss then costs at most the scenario in progress, not lines the OS still buffered)."""
         sid = int(rec["row"]["scenario"])
         line = json.dumps(_finite(dict(sweep=self.fingerprint, scenario=sid, **rec)), default=str, allow_nan=False)
         f.write(line + "\n")
         f.flush()
+        os.fsync(f.fileno())
 
 
 def _finite(v):
