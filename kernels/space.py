@@ -134,11 +134,17 @@ def build_space(problem: Problem, calib: Calibration | None = None, *, workloads
     econ = economics_kwargs(problem.economics)
     for h in hws:
         spec = h.spec()
-        r = hardware_row(spec, calib, **dict(econ, pricing=h.pricing_for(problem.economics)))
+        r = hardware_row(spec, calib, **dict(econ, pricing=h.pricing_for(problem.economics)),
+                         engine=problem.engine)
         hw_rows.append([r[f] for f in HW_FIELDS])
         fams.append(spec.family)
+    values = search_axis_values(problem.search, batches)
+    cap = calib.engines.get(problem.engine or calib.default_engine, {}).get("max_batch")
+    if batches is None and cap is not None:
+        # the engine's default batch limit (vLLM max_num_seqs) bounds what it schedules
+        values["batch"] = values["batch"][values["batch"] <= cap]
     return ConfigSpace(
-        wm_pairs=pairs, hardware=[h.key for h in hws], values=search_axis_values(problem.search, batches),
+        wm_pairs=pairs, hardware=[h.key for h in hws], values=values,
         wm_table=np.array(rows, dtype=np.float64).reshape(len(rows), len(WM_FIELDS)),
         hw_table=np.array(hw_rows, dtype=np.float64).reshape(len(hw_rows), len(HW_FIELDS)),
         hw_families=fams,

@@ -271,6 +271,7 @@ def calibration_info(problem) -> dict:
     """Which calibration a plan of ``problem`` used: its file (or the shipped one), fit date and data."""
     path = getattr(problem, "calibration", None)
     c = load_calibration(path) if path else default_calibration()
-    return dict(file=path or "shipped", fitted=c.meta.get("fitted"),
+    return dict(file=path or "shipped", engine=getattr(problem, "engine", None) or c.default_engine,
+                fitted=c.meta.get("fitted"),
                 data=c.meta.get("measurements") or c.meta.get("data"),
                 refitted_groups=c.meta.get("refitted_groups"))

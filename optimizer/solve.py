@@ -328,16 +328,16 @@ def _bands(allocs, problem: Problem, cost_total: float, out_tok: float) -> dict:
     add up over allocations.
     """
     from kernels.predict import bands_for  # noqa: PLC0415
-    from kernels import default_calibration  # noqa: PLC0415
+    from kernels import default_calibration, load_calibration  # noqa: PLC0415
     from kernels import usd_per_mtok  # noqa: PLC0415
 
-    calib = default_calibration()
+    calib = load_calibration(problem.calibration) if problem.calibration else default_calibration()
     family = {h.key: h.spec().family for h in problem.hardware}   # allocations name entries by key
     sla = {w.name: w.sla.min_output_tok_s_per_user for w in problem.workloads}
     g10 = g90 = c10 = c90 = 0.0
     for a in allocs:
         kind = "interactivity" if sla.get(a["workload"]) else "max_throughput"
-        q = bands_for(calib, family[a["hardware"]], calib.default_engine, kind).get("throughput")
+        q = bands_for(calib, family[a["hardware"]], problem.engine or calib.default_engine, kind).get("throughput")
         lo, hi = (np.exp(q[0]), np.exp(q[1])) if q else (np.nan, np.nan)
         a["gpus_p10"], a["gpus_p90"] = a["gpus"] * lo, a["gpus"] * hi
         g10, g90 = g10 + a["gpus_p10"], g90 + a["gpus_p90"]

@@ -314,7 +314,26 @@ class Problem(_Strict):
                 raise ValueError(f"objective max_margin needs value_usd_per_mtok on workloads {miss}")
         if self.objective == "max_tokens_per_watt" and self.constraints.power_cap_mw is None:
             raise ValueError("objective max_tokens_per_watt needs constraints.power_cap_mw")
+        named = {w.engine for w in self.workloads if w.engine is not None}
+        if self.search.engine is not None:
+            other = sorted(w.name for w in self.workloads if w.engine not in (None, self.search.engine))
+            if other:
+                raise ValueError(f"workloads {other} name another engine than search.engine "
+                                 f"{self.search.engine!r}; a plan is evaluated with one engine's calibration")
+        elif len(named) > 1:
+            by = {e: sorted(w.name for w in self.workloads if w.engine == e) for e in sorted(named)}
+            raise ValueError(f"workloads name different engines ({by}); a plan is evaluated with one "
+                             "engine's calibration: set search.engine, or plan each engine's workloads "
+                             "as their own problem")
         return self
+
+    @property
+    def engine(self) -> str | None:
+        """The engine whose calibration evaluates this problem: ``search.engine``, else the one the
+        workloads name, else None (the calibration's default engine)."""
+        if self.search.engine is not None:
+            return self.search.engine
+        return next((w.engine for w in self.workloads if w.engine is not None), None)
 
     def workload(self, name: str) -> Workload:
         for w in self.workloads:
