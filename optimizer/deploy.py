@@ -192,6 +192,9 @@ def _vllm(d: dict, model, pkey: str) -> dict:
                                                          num_speculative_tokens=model.mtp.layers))]
     if d["prefix_caching"]:
         args += ["--enable-prefix-caching"]
+    if d.get("role"):            # a pool of a disaggregated deployment: KV cache over the connector
+        args += ["--kv-transfer-config", json.dumps(_disagg("vllm")["kv_transfer_config"],
+                                                    separators=(",", ":"))]
     if d["placement"]["multi_host"] and d["mode"] == "dep":
         # DP ranks spread over hosts; the other hosts run the same with --headless and their start rank
         args += ["--data-parallel-size-local", str(min(tp, d["host_gpus"])), "--data-parallel-address",
@@ -219,6 +222,9 @@ def _sglang(d: dict, model, pkey: str) -> dict:
                  "--speculative-eagle-topk", "1", "--speculative-num-draft-tokens", str(n + 1)]
     if not d["prefix_caching"]:
         args += ["--disable-radix-cache"]
+    if d.get("role"):
+        args += ["--disaggregation-mode", d["role"],
+                 "--disaggregation-transfer-backend", _disagg("sglang")["transfer_backend"]]
     if d["placement"]["multi_host"]:
         args += ["--nnodes", str(d["placement"]["hosts_per_replica"]), "--node-rank", "${NODE_RANK}",
                  "--dist-init-addr", "${HEAD_ADDR}:5000"]
@@ -241,8 +247,19 @@ def _trtllm(d: dict, model, pkey: str) -> dict:
                                     enable_block_reuse=bool(d["prefix_caching"]))
     if d["speculative"] == "mtp":
         extra["speculative_config"] = dict(decoding_type="MTP", num_nextn_predict_layers=model.mtp.layers)
+    if d.get("role"):
+        if d["role"] == "prefill":    # the overlap scheduler does not run on context servers
+            extra["disable_overlap_scheduler"] = True
+        # the transfer buffer holds a whole prompt's KV cache (the guide: at least the longest input)
+        extra["cache_transceiver_config"] = dict(backend=_disagg("trtllm")["backend"],
+                                                 max_tokens_in_buffer=int(d["max_input_tokens"]))
     args += ["--extra_llm_api_options", "${HERE}/trtllm-extra.yaml", "--port", "${PORT}"]
     return dict(args=args, extra_yaml=extra)
+
+
+def _disagg(engine: str) -> dict:
+    """The engine's documented disaggregated-serving settings (problems/data/engines.yaml)."""
+    return engine_catalog()[engine]["disaggregated"]
 
 
 def _quantization(d: dict, model, pkey: str, flags: dict) -> str | None:
@@ -283,6 +300,7 @@ def deployment(alloc: dict, workload: dict, *, unit_gpus: int | None = None) -> 
              concurrency=alloc["concurrency"], replicas=alloc["replicas"], gpus_per_replica=g,
              configuration=configuration_words(alloc),
              max_model_len=int(workload["input_tokens"] + workload["output_tokens"]),
+             max_input_tokens=int(workload["input_tokens"]), role=alloc.get("role"),
              kv_cache_dtype="fp8" if alloc["precision"] in ("fp8", "fp4") else "auto",
              prefix_caching=workload.get("cached_input_fraction", 0.0) > 0.0,
              unit_gpus=unit, host_gpus=hw.host_gpus)
@@ -322,22 +340,21 @@ def plan_deployments(plan) -> list[dict]:
 
 def pool_deployments(alloc: dict, workload: dict) -> list[dict]:
     """The prefill and the decode pool of a disaggregated allocation row, each a deployment with
-    its hardware, layout, replica count (deployments x pool replicas) and placement.
-
-    No engine command is written for them: the engines' prefill/decode roles and KV-cache
-    transfer connectors are not among the options ``problems/data/engines.yaml`` documents, and a
-    pool launched without them would serve aggregated. Each engine entry says so.
+    its hardware, layout, replica count (deployments x pool replicas), placement and launch
+    settings in its role (each engine's KV-transfer options from ``problems/data/engines.yaml``);
+    ``router`` says what fronts the two pools.
     """
     from kernels.serving import prefill_batch  # noqa: PLC0415
 
     out = []
+    counts = {p["role"]: alloc["replicas"] * p["replicas"] for p in alloc["pools"]}
     for p in alloc["pools"]:
         role = p["role"]
         tp, ep = alloc[f"{role}_tp"], alloc[f"{role}_ep"]
-        n = alloc["replicas"] * p["replicas"]
+        n = counts[role]
         row = dict(alloc, hardware=p["hardware"], hardware_id=p.get("hardware_id", p["hardware"]),
                    unit_gpus=p["unit_gpus"], tp=max(tp, ep), ep=ep, mode="dep" if ep > 1 else "tp",
-                   replicas=n, gpus=n * p["gpus_per_replica"],
+                   replicas=n, gpus=n * p["gpus_per_replica"], role=role,
                    concurrency=alloc["concurrency"] if role == "decode" else int(prefill_batch(
                        workload["input_tokens"] * (1.0 - workload.get("cached_input_fraction", 0.0)))))
         d = deployment(row, workload)
@@ -345,12 +362,11 @@ def pool_deployments(alloc: dict, workload: dict) -> list[dict]:
                  configuration=f"{role} pool: {configuration_words(row)}"
                                + ("" if role == "decode" else " (prompts only)"))
         for e, spec in d["engines"].items():
-            name = engine_catalog()[e]
-            reason = (f"disaggregated serving: {name['name']} {name['version']}'s {role} role and KV-cache "
-                      f"transfer options are not in problems/data/engines.yaml, so no command is written; run "
-                      f"{n} {role} server(s) of {d['gpus_per_replica']} GPUs ({configuration_words(row)}) with "
-                      f"the engine's disaggregated prefill/decode setup")
-            d["engines"][e] = dict(runnable=False, reason=reason if spec["runnable"] else spec["reason"])
+            if spec["runnable"]:
+                spec["router"] = (f"{_n(counts['prefill'], 'prefill server')} and "
+                                  f"{_n(counts['decode'], 'decode server')} behind one router: "
+                                  f"{' '.join(_disagg(e)['router'].split())}")
+                spec["source"] = f"{spec['source']}; {' '.join(_disagg(e)['source'].split())}"
         out.append(d)
     return out
 
@@ -367,6 +383,8 @@ def _script(d: dict, e: str, spec: dict) -> str:
         f"# options as documented in: {ec['source'].split(';')[0].strip()}",
         "# run once per replica on its host with its GPUS (device ids) and PORT: replicas.csv lists them",
     ]
+    if d.get("role"):
+        lines.append(f"# the {d['role']} pool of a disaggregated deployment: {spec['router']}")
     if pl["multi_host"]:
         lines.append(f"# each replica spans {pl['hosts_per_replica']} hosts: run this on each with NODE_RANK "
                      "and HEAD_ADDR set (vLLM: attention-DP ranks on hosts after the first add --headless "
@@ -432,6 +450,8 @@ def write_deployments(plan, directory) -> list[Path]:
                 write_text(y, yaml.safe_dump(spec["extra_yaml"], sort_keys=False), "--deploy")
                 written.append(y)
             summary.append(f"- {name} {spec['version']}: {p.name}")
+            if spec.get("router"):
+                summary.append(f"  - {spec['router']}")
         rp = sub / "replicas.csv"
         write_csv(rp, replica_map(d), REPLICA_COLUMNS, "--deploy")
         written.append(rp)

@@ -8,6 +8,7 @@ import pytest
 
 import optimizer
 import problems
+from test_deploy import check_documented
 from kernels.serving import disaggregated_pools, pool_ratio, predict_disaggregated
 from optimizer.allocate import Allocator, allocation_matrices, unit_matrices
 from optimizer.candidates import prune_dominated
@@ -184,13 +185,22 @@ def test_prefill_and_decode_on_different_types():
     units = plan.totals["units_by_type"]
     assert {h: u["gpus_in_use"] for h, u in units.items()} == use
     assert sum(a["gpus"] for a in plan.allocations) == plan.totals["gpus_in_use"]
-    # deployments: one per pool, each on its own hardware, no engine command written
+    # deployments: one per pool, each on its own hardware, launched in its role
     deps = plan.deployments()
     roles = {(d["role"], d["hardware"]) for d in deps if d.get("serving") == "disaggregated"}
     assert ("prefill", het[0]["prefill_hardware"]) in roles and ("decode", het[0]["decode_hardware"]) in roles
     for d in deps:
-        if d.get("serving") == "disaggregated":
-            assert all(not e["runnable"] and "disaggregated" in e["reason"] for e in d["engines"].values())
+        if d.get("serving") != "disaggregated":
+            continue
+        role = d["role"]
+        v, s, t = (d["engines"][e] for e in ("vllm", "sglang", "trtllm"))
+        assert all(x["runnable"] and "router" in x["router"] for x in (v, s, t))
+        assert '--kv-transfer-config \'{"kv_connector":"NixlConnector","kv_role":"kv_both"}\'' in v["command"]
+        assert f"--disaggregation-mode {role} --disaggregation-transfer-backend nixl" in s["command"]
+        ct = t["extra_yaml"]["cache_transceiver_config"]
+        assert ct == dict(backend="UCX", max_tokens_in_buffer=8192)      # the example's prompt length
+        assert t["extra_yaml"].get("disable_overlap_scheduler", False) == (role == "prefill")
+        assert check_documented(d) > 0
 
 
 def test_deployment_pools_hold_the_allocation_gpus():
