@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+import yaml
 
 import optimizer
 import problems
@@ -240,7 +241,7 @@ def test_aggregated_only_problem_draws_no_disaggregated_series():
     assert {s["serving"] for s in fr.series} == {"aggregated"}
 
 
-def test_deploy_writes_each_pool_and_no_engine_command(tmp_path):
+def test_deploy_writes_each_pool_in_its_role_with_the_router(tmp_path):
     from optimizer.deploy import write_deployments
 
     plan = optimizer.solve(problems.load(EX / "prefill-decode-split.yaml"))
@@ -248,9 +249,14 @@ def test_deploy_writes_each_pool_and_no_engine_command(tmp_path):
     dirs = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
     assert any(d.endswith("-prefill") for d in dirs) and any(d.endswith("-decode") for d in dirs)
     for d in dirs:
+        role = d.rsplit("-", 1)[1]
         assert (tmp_path / d / "replicas.csv").exists()
-        assert not list((tmp_path / d).glob("*.sh"))       # disaggregated pools: no command written
-    assert "not written: disaggregated serving" in (tmp_path / "README.md").read_text()
+        sg = (tmp_path / d / "sglang.sh").read_text()
+        assert f"# the {role} pool of a disaggregated deployment" in sg and "sglang_router" in sg
+        assert f"--disaggregation-mode {role}" in sg
+        extra = yaml.safe_load((tmp_path / d / "trtllm-extra.yaml").read_text())
+        assert extra["cache_transceiver_config"]["backend"] == "UCX"
+    assert "behind one router" in (tmp_path / "README.md").read_text()
 
 
 def test_disaggregated_only_plan_and_two_entries_of_one_type_use_scale_out():
