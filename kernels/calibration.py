@@ -139,8 +139,10 @@ def row_query(row: CalRow, calib: Calibration) -> dict:
     """The prediction request a row describes (keyword arguments of :func:`kernels.predict.predict`
     and of the fit's candidate search): its layout when published, else searched; its concurrency
     or interactivity by row kind."""
+    # the rows publish single-stage layouts (benchmarks/data/calibration.csv records no pipeline
+    # parallelism; the silicon sample's PP rows are left out), so pipeline stages are not searched
     kw = dict(hardware=row.hardware, model=row.model, precision=row.precision, isl=row.isl,
-              osl=row.osl, calibration=calib, speculative=row.speculative, engine=row.engine)
+              osl=row.osl, calibration=calib, speculative=row.speculative, engine=row.engine, pp=1)
     if row.tp is not None:
         kw.update(tp=row.tp, ep=row.ep if row.ep else 1)
     else:

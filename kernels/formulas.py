@@ -108,12 +108,23 @@ def kv_divisor(tp, dep, is_mla, kv_heads):
     return where(dep > 0.5, tp, where(is_mla > 0.5, 1.0, gqa))
 
 
-def memory_per_gpu(batch, tp, dep, p_nonexpert, p_expert, wb_ne, wb_e, kv_seq, kv_div):
-    """Bytes per GPU: weights (non-expert replicated under dep, experts split) + KV + reserve."""
+def memory_per_gpu(batch, tp, pp, dep, p_nonexpert, p_expert, wb_ne, wb_e, kv_seq, kv_div):
+    """Bytes per GPU: weights (non-expert replicated under dep, experts split) + KV + reserve.
+
+    A pipeline stage holds ``1/pp`` of the layers, so of the weights and of every sequence's KV
+    (split evenly: the embedding on the first stage and the LM head on the last weigh about one
+    layer each in the catalog's models); the activation reserve is per GPU."""
     w_tp = (p_nonexpert * wb_ne + p_expert * wb_e) / tp
     w_dep = p_nonexpert * wb_ne + p_expert * wb_e / tp
-    weights = where(dep > 0.5, w_dep, w_tp)
-    return weights + batch * kv_seq / kv_div + ACTIVATION_RESERVE_BYTES
+    weights = where(dep > 0.5, w_dep, w_tp) / pp
+    return weights + batch * kv_seq / kv_div / pp + ACTIVATION_RESERVE_BYTES
+
+
+def pp_transfer_time(tokens, hidden, pp, link_bw, lat):
+    """Seconds of the point-to-point sends between ``pp`` pipeline stages of ``tokens`` tokens'
+    BF16 hidden states: ``pp - 1`` hops of ``lat + tokens * hidden * 2 / link_bw`` (each rank of a
+    stage's TP group sends to its counterpart in the next stage, over parallel links)."""
+    return (pp - 1.0) * (tokens * hidden * 2.0 / link_bw + lat)
 
 
 def spec_tokens_per_step(draft, accept):
@@ -253,7 +264,7 @@ def step_time(tok_dec, tok_pf, ctx_dec, ctx_pf, batch, tp, dep,
 
 def evaluate_config(
         # configuration
-        batch, tp, dep, prec, draft,
+        batch, tp, pp, dep, prec, draft,
         # workload
         isl, osl, cached_frac, sla_ttft_s, sla_min_tok_s_user,
         # model
@@ -267,6 +278,16 @@ def evaluate_config(
         eff_c16, eff_c8, eff_c4, eff_b, ovh_layer, ovh_seq, lat, comm_eff, eff_wo, a2a_eff,
         eff_moe, eff_attn, eff_kv, eff_kv16, kv_half, mem_of_free):
     """All metrics of one configuration (or arrays of them). Returns a tuple in ``OUTPUTS`` order.
+
+    A replica spans ``tp * pp`` GPUs: ``pp`` pipeline stages of ``n_layers / pp`` layers, each
+    stage a ``tp``-wide tensor-parallel (or dep) group. In a step the batch runs as ``pp``
+    micro-batches in flight, so every sequence advances once per turn of the pipeline: a micro-batch
+    through every stage (the whole model at ``batch / pp`` sequences: ``pp`` stage-times, each
+    paying its own layers' fixed costs) plus ``pp - 1`` activation sends between stages. With
+    ``pp`` micro-batches cycling no stage waits for another (the GPipe bubble of training,
+    ``(pp - 1)`` stage-times per flush, never occurs: serving never flushes), so a stage's GPU
+    works on one micro-batch while the others are elsewhere in the pipeline. See docs/model.md,
+    "Pipeline parallelism".
 
     ``power_factor`` turns GPU watts into all-in facility watts ((1 + host overhead) * PUE);
     ``cost_usd_per_gpu_hour`` excludes electricity, which is added at ``elec_usd_per_kwh``
@@ -295,8 +316,8 @@ def evaluate_config(
     kv_seq_max = kv_bytes_per_seq(isl + osl, kv_elems_per_layer, n_full, n_win, window, kv_b)
     kv_div = kv_divisor(tp, dep, is_mla, kv_heads)
     p_expert = n_moe_layers * n_experts * p_expert_one
-    mem_fixed = memory_per_gpu(0.0, tp, dep, p_nonexpert, p_expert, wb_ne, wb_e, kv_seq_max, kv_div)
-    mem = mem_fixed + batch * kv_seq_max / kv_div
+    mem_fixed = memory_per_gpu(0.0, tp, pp, dep, p_nonexpert, p_expert, wb_ne, wb_e, kv_seq_max, kv_div)
+    mem = mem_fixed + batch * kv_seq_max / kv_div / pp
     # engines size the KV pool as a fraction of all memory (vLLM gpu_memory_utilization, SGLang
     # mem_fraction_static: mem_of_free = 0) or of the memory left after weights and activations
     # (TensorRT-LLM kv_cache_free_gpu_mem_fraction: mem_of_free = 1)
@@ -305,20 +326,30 @@ def evaluate_config(
     link = where(in_domain > 0.5, su_bw, so_bw) * comm_eff
     link_ok = where(tp > 1.5, where(link > 0.0, 1.0, 0.0), 1.0)
     link = fmax(link, 1.0)
-    fits = where(mem <= mem_limit, 1.0, 0.0) * link_ok
+    # pipeline stages talk over the scale-up link while the whole replica sits in one domain,
+    # over the scale-out NIC when it spans several (the usual reason to pipeline: across nodes)
+    gpus = tp * pp
+    pp_link = where(gpus <= su_domain, su_bw, so_bw) * comm_eff
+    pp_ok = where(pp > 1.5, where(pp_link > 0.0, 1.0, 0.0), 1.0)
+    pp_link = fmax(pp_link, 1.0)
+    fits = where(mem <= mem_limit, 1.0, 0.0) * link_ok * pp_ok
 
     tau = spec_tokens_per_step(draft, mtp_accept)
     tok_dec = batch * (1.0 + draft)
     tok_pf = batch * tau * isl_new / osl
-    step, busy = step_time(tok_dec, tok_pf, ctx_avg, isl - 0.5 * isl_new, batch, tp, dep,
+    # one micro-batch (batch / pp sequences) through every stage, then the sends between stages;
+    # each GPU is busy for its stage of each of the pp micro-batches: the micro-batch's GPU time
+    mb = batch / pp
+    t_loop, busy = step_time(tok_dec / pp, tok_pf / pp, ctx_avg, isl - 0.5 * isl_new, mb, tp, dep,
                            p_nonexpert, p_expert_one, n_moe_layers, n_experts, top_k, wb_ne, wb_e,
                            attn_dec_flops, attn_pf_flops, n_full, n_win, window, kv_seq, kv_div,
                            hidden, n_layers, link, peak, peak_bf16, hbm_bw, eff_c, eff_b, ovh_layer, ovh_seq, lat, a2a_eff, draft,
                            eff_moe, eff_attn, eff_kv_read, kv_half, p_vocab, eff_c16)
+    step = t_loop + pp_transfer_time((tok_dec + tok_pf) / pp, hidden, pp, pp_link, lat)
     tpot = step / tau
     tok_s_user = tau / step
     out_replica = batch * tok_s_user
-    out_gpu = out_replica / tp
+    out_gpu = out_replica / gpus
     total_gpu = out_gpu * (1.0 + isl / osl)
     req_s = out_replica / osl
 
@@ -328,8 +359,11 @@ def evaluate_config(
     p_active = p_nonexpert + n_moe_layers * top_k * p_expert_one
     pf_gemm_tok = 2.0 * (p_active - fmin(2.0 * p_vocab, 0.5 * p_nonexpert)) / tp
     pf_attn_tok = attn_pf_flops * attn_ctx_tokens(isl - 0.5 * isl_new, n_full, n_win, window) / tp
+    # under PP the prompt passes every stage in turn (the per-token compute summed over stages is
+    # the whole model's at tp) and its hidden states cross the pp - 1 stage boundaries
     ttft = n_chunks * step + isl_new * (pf_gemm_tok / (eff_c * peak)
-                                        + pf_attn_tok / (eff_attn * peak_bf16)) + step
+                                        + pf_attn_tok / (eff_attn * peak_bf16)) + step \
+        + pp_transfer_time(isl_new, hidden, pp, pp_link, lat)
 
     util = busy / step
     p_gpu = tdp_w * (idle_frac + (1.0 - idle_frac) * util)

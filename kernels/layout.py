@@ -3,11 +3,12 @@ argument comes from, the kernels' outputs and status codes.
 
 A configuration is one integer, decoded by mixed radix over the axes (outermost first)::
 
-    index = ((((((wm * H + hw) * P + prec) * T + tp) * M + mode) * S + spec) * B + batch)
-              |       |          |          |          |           |          +-- batch (concurrency) per replica
-              |       |          |          |          |           +-- draft tokens per step: 0 (off) | MTP
-              |       |          |          |          +-- 0 tensor parallel | 1 attention data-parallel + EP
-              |       |          |          +-- tensor-parallel degree (GPUs per replica)
+    index = (((((((wm * H + hw) * P + prec) * T + tp) * Q + pp) * M + mode) * S + spec) * B + batch)
+              |       |          |          |          |          |           |          +-- batch (concurrency) per replica
+              |       |          |          |          |          |           +-- draft tokens per step: 0 (off) | MTP
+              |       |          |          |          |          +-- 0 tensor parallel | 1 attention data-parallel + EP
+              |       |          |          |          +-- pipeline-parallel degree (stages; tp x pp GPUs per replica)
+              |       |          |          +-- tensor-parallel degree (GPUs per pipeline stage)
               |       |          +-- precision code: 0 bf16 | 1 fp8 | 2 fp4
               |       +-- hardware type: a row of the hardware table
               +-- (workload, model) pair: a row of the workload-model table
@@ -72,6 +73,7 @@ AXES = (
     Axis("hw", table="hw"),
     Axis("prec", ("prec",), key="precision", label=lambda v: PREC_NAMES[int(v)]),
     Axis("tp", ("tp",), default=1.0, key="tp"),
+    Axis("pp", ("pp",), default=1.0, key="pp"),
     Axis("mode", ("dep",), key="mode", label=lambda v: MODE_NAMES[int(v)]),
     Axis("spec", ("draft", "spec"), key="speculative", label=lambda v: SPEC_NAMES[int(v > 0.0)]),
     Axis("batch", ("batch",), default=1.0, key="concurrency"),

@@ -76,12 +76,17 @@ class ConfigMetrics:
     ttft_s_p90: float = float("nan")
     band_regime: str = ""
     engine: str = ""
+    pp: int = 1                         # pipeline stages per replica (GPUs per replica: tp x pp)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 SEARCH_TPS = (1, 2, 4, 8, 16, 32, 64)
+# pipeline stages a prediction searches when ``pp`` is None; PP_DEGREES (4 more) when no layout
+# with those fits
+SEARCH_PPS = (1, 2)
+PP_DEGREES = (1, 2, 4)
 
 
 class PredictError(InputError):
@@ -95,7 +100,7 @@ PREDICT_METRICS = ("output_tok_s_per_gpu", "total_tok_s_per_gpu", "output_tok_s_
 
 def _checked_arguments(hardware, model, precision, tp, ep, concurrency, isl, osl, engine,
                        min_output_tok_s_per_user, speculative, cached_input_fraction, max_concurrency,
-                       calibration, metric, speculative_data="benchmark"):
+                       calibration, metric, speculative_data="benchmark", pp=None):
     """predict()'s arguments checked for type and range (a PredictError naming the argument and
     what is allowed); returns the numeric ones as Python ints and floats, nothing truncated."""
     from problems import args  # noqa: PLC0415 - only this entry needs it
@@ -113,6 +118,7 @@ def _checked_arguments(hardware, model, precision, tp, ep, concurrency, isl, osl
         pass
     args.choice(f, "engine", engine, ("trtllm", "vllm", "sglang"), optional=True, error=e)
     args.choice(f, "metric", metric, PREDICT_METRICS, error=e)
+    args.whole(f, "pp", pp, 1, max(PP_DEGREES), optional=True, error=e)
     if calibration is not None and not isinstance(calibration, Calibration):
         raise PredictError(f"predict: calibration must be a kernels.Calibration or None, "
                            f"got {type(calibration).__name__}")
@@ -127,14 +133,14 @@ def _checked_arguments(hardware, model, precision, tp, ep, concurrency, isl, osl
 
 
 def _space(hw_id, model_id, prec, tps, modes, specs, batches, isl, osl, calib, cached=0.0, price=None,
-           engine=None, speculative_data="benchmark"):
+           engine=None, speculative_data="benchmark", pps=(1,)):
     hw = get_hardware(hw_id)
     if price is not None:
         hw = hw.model_copy(update={"price_usd_per_hour": price})
     mr = model_row(get_model(model_id), isl, osl, cached, speculative_data=speculative_data)
     hr = hardware_row(hw, calib, engine=engine)
     # modes and specs are codes (0/1), in the caller's order
-    values = axis_values(precisions=[prec], tensor_parallel=tps, batches=batches)
+    values = axis_values(precisions=[prec], tensor_parallel=tps, pipeline_parallel=pps, batches=batches)
     values["mode"] = np.asarray(modes, dtype=np.float64)
     values["spec"] = np.asarray(specs, dtype=np.float64) * MTP_DRAFT_TOKENS
     return ConfigSpace(
@@ -151,7 +157,7 @@ def _with_batches(space: ConfigSpace, batches) -> ConfigSpace:
 
 
 def memory_caps(space: ConfigSpace) -> np.ndarray:
-    """Largest batch that fits in memory per group (tp, mode, spec), 0 where none does.
+    """Largest batch that fits in memory per group (tp, pp, mode, spec), 0 where none does.
 
     Memory per GPU is affine in the batch (weights + batch x KV per sequence + reserve), so two
     evaluations give it exactly; engines size their batch from this KV capacity, and the batch
@@ -183,6 +189,7 @@ class Candidates:
     min_tok_s_user: float | None = None
     engine: str | None = None   # canonical engine name, None = the calibration's default
     note: str = ""
+    pps: list = (1,)
 
 
 def candidates(hardware: str, model: str, precision: str, tp: int | None = None, ep: int | None = 1,
@@ -190,8 +197,11 @@ def candidates(hardware: str, model: str, precision: str, tp: int | None = None,
                engine: str | None = None, min_output_tok_s_per_user: float | None = None,
                speculative: str = "off", cached_input_fraction: float = 0.0,
                max_concurrency: int = 4096, calibration: Calibration | None = None,
-               speculative_data: str = "benchmark") -> Candidates:
-    """Validate a prediction request and build the small configuration space it chooses from."""
+               speculative_data: str = "benchmark", pp: int | None = 1) -> Candidates:
+    """Validate a prediction request and build the small configuration space it chooses from.
+
+    ``pp`` None searches ``SEARCH_PPS`` pipeline degrees, and ``PP_DEGREES`` when no layout with
+    those fits in memory."""
     calib = calibration or default_calibration()
     if hardware not in hardware_catalog():
         raise PredictError(f"unknown hardware {hardware!r}; {suggest(hardware, hardware_catalog())}")
@@ -219,6 +229,9 @@ def candidates(hardware: str, model: str, precision: str, tp: int | None = None,
         raise PredictError(f"concurrency must be > 0, got {concurrency}")
     if tp is not None and (tp <= 0 or tp & (tp - 1)):
         raise PredictError(f"tp must be a power of two, got {tp}")
+    if pp is not None and pp not in PP_DEGREES:
+        raise PredictError(f"pp must be one of {', '.join(map(str, PP_DEGREES))} (pipeline stages), got {pp}")
+    pps = [pp] if pp is not None else list(SEARCH_PPS)
     hw_spec = get_hardware(hardware)
     tps = [tp] if tp is not None else [t for t in SEARCH_TPS if t <= hw_spec.scaleup_domain_gpus
                                        or (hw_spec.scaleout_gb_s_per_gpu and t <= 16)]
@@ -242,17 +255,23 @@ def candidates(hardware: str, model: str, precision: str, tp: int | None = None,
     if concurrency is not None:
         grid = np.unique(np.concatenate([grid[grid < concurrency], [float(concurrency)]]))
     space = _space(hardware, model, precision, tps, modes, specs, grid, isl, osl, calib,
-                   cached_input_fraction, engine=engine, speculative_data=speculative_data)
+                   cached_input_fraction, engine=engine, speculative_data=speculative_data, pps=pps)
+    caps = memory_caps(space)
+    if pp is None and not (caps >= 1).any():
+        # nothing fits with up to SEARCH_PPS stages: a model this large needs deeper pipelines
+        pps = list(PP_DEGREES)
+        space = _space(hardware, model, precision, tps, modes, specs, grid, isl, osl, calib,
+                       cached_input_fraction, engine=engine, speculative_data=speculative_data, pps=pps)
+        caps = memory_caps(space)
     if concurrency is None:
         # the exact memory cap of every layout joins the grid: max throughput usually sits there
-        caps = memory_caps(space)
         extra = caps[(caps >= 1) & (caps <= max_concurrency)]
         if extra.size:
             space = _with_batches(space, np.unique(np.concatenate([grid, extra])))
     mode = ("concurrency" if concurrency is not None else
             "interactivity" if min_output_tok_s_per_user is not None else "max_throughput")
     return Candidates(space=space, tps=tps, mode=mode, concurrency=concurrency,
-                      min_tok_s_user=min_output_tok_s_per_user, engine=engine, note=engine_note)
+                      min_tok_s_user=min_output_tok_s_per_user, engine=engine, note=engine_note, pps=pps)
 
 
 def choose(c: Candidates, res: dict, metric: str):
@@ -268,7 +287,7 @@ def choose(c: Candidates, res: dict, metric: str):
         last = nb - 1 - np.argmax(okm[:, ::-1], axis=1)
         anyok = okm.any(axis=1)
         if not anyok.any():
-            raise PredictError(_nofit_msg(space.hardware[0], space.wm_pairs[0][1], PREC_NAMES[int(space.precisions[0])], c.tps))
+            raise PredictError(_nofit_msg(space.hardware[0], space.wm_pairs[0][1], PREC_NAMES[int(space.precisions[0])], c.tps, c.pps))
         gi = np.arange(okm.shape[0]) * nb + last
         vals = np.where(anyok, res[metric][gi], -np.inf)
         return int(gi[int(np.argmax(vals))])
@@ -276,14 +295,14 @@ def choose(c: Candidates, res: dict, metric: str):
         sel = ok & (res["output_tok_s_per_user"] >= c.min_tok_s_user)
         if not sel.any():
             if not ok.any():
-                raise PredictError(_nofit_msg(space.hardware[0], space.wm_pairs[0][1], PREC_NAMES[int(space.precisions[0])], c.tps))
+                raise PredictError(_nofit_msg(space.hardware[0], space.wm_pairs[0][1], PREC_NAMES[int(space.precisions[0])], c.tps, c.pps))
             top = float(res["output_tok_s_per_user"][ok].max())
             raise PredictError(f"no configuration reaches {c.min_tok_s_user} tok/s per user "
                                f"on {space.hardware[0]}; the best is {top:.1f}")
     else:
         sel = ok
     if not sel.any():
-        raise PredictError(_nofit_msg(space.hardware[0], space.wm_pairs[0][1], PREC_NAMES[int(space.precisions[0])], c.tps))
+        raise PredictError(_nofit_msg(space.hardware[0], space.wm_pairs[0][1], PREC_NAMES[int(space.precisions[0])], c.tps, c.pps))
     return int(np.argmax(np.where(sel, res[metric], -np.inf)))
 
 
@@ -292,14 +311,17 @@ def predict(hardware: str, model: str, precision: str, tp: int | None = None, ep
             engine: str | None = None, min_output_tok_s_per_user: float | None = None,
             speculative: str = "off", cached_input_fraction: float = 0.0,
             max_concurrency: int = 4096, calibration: Calibration | None = None,
-            metric: str = "output_tok_s_per_gpu", speculative_data: str = "benchmark") -> ConfigMetrics:
+            metric: str = "output_tok_s_per_gpu", speculative_data: str = "benchmark",
+            pp: int | None = None) -> ConfigMetrics:
     """Predict one operating point.
 
     ``concurrency=None``: the max-throughput point (the best batch up to the largest that fits in
     memory, that exact cap included); ``min_output_tok_s_per_user=X``: the highest-throughput
     batch with at least X tok/s per user; ``tp=None``: search tensor-parallel degrees 1..64 that
     the scale-up domain (or two nodes over scale-out) allows (and expert parallel for MoE models
-    when ``ep`` is None or > 1). ``ep`` equal to ``tp`` means attention data-parallel + expert
+    when ``ep`` is None or > 1). ``pp``: pipeline stages per replica (1, 2 or 4; the replica
+    spans ``tp * pp`` GPUs); None searches 1 and 2, and 4 as well when nothing fits with those.
+    ``ep`` equal to ``tp`` means attention data-parallel + expert
     parallel over the replica's GPUs (the "DEP" layout); ``ep=1`` means pure tensor parallel.
     A ``concurrency`` larger than what fits in memory runs at the largest batch that fits and the
     rest queue (``queue_wait_s``). ``engine`` (trtllm, vllm, sglang; None = the calibration's
@@ -315,11 +337,12 @@ def predict(hardware: str, model: str, precision: str, tp: int | None = None, ep
     (tp, ep, concurrency, isl, osl, min_output_tok_s_per_user, cached_input_fraction,
      max_concurrency) = _checked_arguments(hardware, model, precision, tp, ep, concurrency, isl, osl, engine,
                                            min_output_tok_s_per_user, speculative, cached_input_fraction,
-                                           max_concurrency, calibration, metric, speculative_data)
+                                           max_concurrency, calibration, metric, speculative_data, pp)
     calib = calibration or default_calibration()
+    pp = None if pp is None else int(pp)
     c = candidates(hardware, model, precision, tp, ep, concurrency, isl, osl, engine,
                    min_output_tok_s_per_user, speculative, cached_input_fraction, max_concurrency, calib,
-                   speculative_data)
+                   speculative_data, pp)
     space = c.space
     res = evaluate_indices(space, np.arange(space.size))
     idx = choose(c, res, metric)
@@ -335,8 +358,8 @@ def predict(hardware: str, model: str, precision: str, tp: int | None = None, ep
     return _metrics(space, res, idx, isl, osl, queue_wait_s=wait, note=note, band=band)
 
 
-def _nofit_msg(hw, model, prec, tps):
-    return (f"{model} in {prec} does not fit on {hw} with tp in {tps} "
+def _nofit_msg(hw, model, prec, tps, pps=(1,)):
+    return (f"{model} in {prec} does not fit on {hw} with tp in {tps} and pp in {list(pps)} "
             "(weights + KV cache exceed the usable memory, or no link for a replica that wide)")
 
 
@@ -383,7 +406,7 @@ def _metrics(space, res, idx, isl, osl, queue_wait_s=0.0, note="", band=None) ->
     p10, p90 = _interval(tpot, band.get("tpot"))
     f10, f90 = _interval(ttft, band.get("ttft"))
     return ConfigMetrics(
-        hardware=d["hardware"], model=d["model"], precision=d["precision"], tp=d["tp"], ep=d["ep"],
+        hardware=d["hardware"], model=d["model"], precision=d["precision"], tp=d["tp"], pp=d["pp"], ep=d["ep"],
         concurrency=d["concurrency"], speculative=d["speculative"], isl=int(isl), osl=int(osl),
         ttft_s=ttft, tpot_s=tpot,
         output_tok_s_per_user=float(res["output_tok_s_per_user"][idx]),
@@ -398,4 +421,4 @@ def _metrics(space, res, idx, isl, osl, queue_wait_s=0.0, note="", band=None) ->
         output_tok_s_per_gpu_p10=o10, output_tok_s_per_gpu_p90=o90,
         total_tok_s_per_gpu_p10=t10, total_tok_s_per_gpu_p90=t90,
         tpot_s_p10=p10, tpot_s_p90=p90, ttft_s_p10=f10, ttft_s_p90=f90,
-        band_regime=band.get("regime", ""), engine=band.get("engine", ""))
+        band_regime=band.get("regime", ""), engine=band.get("engine", ""), gpus=d["gpus"])

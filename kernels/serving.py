@@ -104,7 +104,7 @@ def _at_memory_cap(m: ConfigMetrics, concurrency, *, metric, calibration, engine
     cached = kw.get("cached_input_fraction", 0.0)
     res = _evaluate(m.hardware, m.model, m.precision, [(m.tp, dep)], [spec], [1.0, 2.0], m.isl, m.osl,
                     calib, engine, cached=[cached],
-                    speculative_data=kw.get("speculative_data", "benchmark"))
+                    speculative_data=kw.get("speculative_data", "benchmark"), pp=m.pp)
     mem = res["memory_bytes_per_gpu"][0, 0, 0]
     per_seq, fixed = mem[1] - mem[0], mem[0] - (mem[1] - mem[0])
     hr = _hw_row(m.hardware, calib, engine)
@@ -114,9 +114,9 @@ def _at_memory_cap(m: ConfigMetrics, concurrency, *, metric, calibration, engine
     cap = math.floor((limit * (1.0 - 1e-9) - fixed) / per_seq)
     if not (m.concurrency < cap < concurrency):
         return m
-    args = {k: v for k, v in kw.items() if k not in ("tp", "ep")}
+    args = {k: v for k, v in kw.items() if k not in ("tp", "ep", "pp")}
     r = predict_aggregated_zero_load(hardware=m.hardware, model=m.model, precision=m.precision, tp=m.tp,
-                                     ep=m.ep, concurrency=cap, speculative=m.speculative, metric=metric,
+                                     ep=m.ep, pp=m.pp, concurrency=cap, speculative=m.speculative, metric=metric,
                                      calibration=calibration, engine=engine, **args)
     dur = r.ttft_s + m.osl * r.tpot_s
     wait = (concurrency - cap) / cap * dur
@@ -127,17 +127,17 @@ def _at_memory_cap(m: ConfigMetrics, concurrency, *, metric, calibration, engine
 # --------------------------------------------------------------------------------- evaluation
 
 def _evaluate(hw_id, model_id, prec, layouts, specs, batches, isl, osl, calib, engine, cached,
-              speculative_data="benchmark"):
+              speculative_data="benchmark", pp=1):
     """Metrics of every (cached fraction, layout, spec, batch); arrays shaped (cached, layout,
-    spec, batch). ``layouts`` are (GPUs per replica, dep) pairs; a layout that is not valid for
-    the model has status -1."""
+    spec, batch). ``layouts`` are (GPUs per pipeline stage, dep) pairs, every one with ``pp``
+    stages; a layout that is not valid for the model has status -1."""
     kw = {"engine": engine} if (_ENGINE_AWARE and engine is not None) else {}
     out = None
     gpus = sorted({g for g, _ in layouts})
     for ci, c in enumerate(cached):
         sp = _space(hw_id, model_id, prec, gpus, [0, 1], [1 if s else 0 for s in specs],
                     np.asarray(batches, dtype=np.float64), isl, osl, calib, c,
-                    speculative_data=speculative_data, **kw)
+                    speculative_data=speculative_data, pps=[pp], **kw)
         res = evaluate_indices(sp, np.arange(sp.size))
         shape = (len(gpus), 2, len(specs), len(batches))
         if out is None:
@@ -383,8 +383,11 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
             prefill_ep=None, prefill_replicas=None, decode_tp=None, decode_ep=None,
             decode_replicas=None, speculative=None, cached_input_fraction=0.0, max_concurrency=4096,
             calibration=None, metric="output_tok_s_per_gpu", arrivals="synchronized",
-            speculative_data="benchmark") -> ConfigMetrics:
+            speculative_data="benchmark", pp=None) -> ConfigMetrics:
     """Predict one operating point in a serving mode; see :func:`optimizer.predict`.
+
+    ``pp`` (pipeline stages of an aggregated replica; None: searched) does not apply to the
+    disaggregated pools, whose layouts are single-stage.
 
     ``arrivals`` says what the benchmark at ``concurrency`` sends: "synchronized" (fixed ISL/OSL,
     every request at once: waves of ``concurrency`` prompts; vLLM/SGLang ``bench_serving``,
@@ -400,7 +403,10 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
     # the same type and range checks as an aggregated call, before anything is looked up
     _checked_arguments(hardware, model, precision, tp, ep, concurrency, isl, osl, engine,
                        min_output_tok_s_per_user, speculative or "off", cached_input_fraction,
-                       max_concurrency, calibration, metric, speculative_data)
+                       max_concurrency, calibration, metric, speculative_data, pp)
+    if pp is not None and pp > 1 and serving == "disaggregated":
+        raise PredictError(f"predict: pp={pp} describes an aggregated replica; disaggregated pools are "
+                           "single-stage here: pass serving='aggregated' (or None), or pp=None")
     for name in ("prefill_tp", "prefill_ep", "prefill_replicas", "decode_tp", "decode_ep", "decode_replicas"):
         args.whole("predict", name, locals()[name], 1, 1024, optional=True, error=PredictError)
     if arrivals not in ARRIVALS:
@@ -420,11 +426,11 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
     if serving in (None, "aggregated"):
         try:
             results.append(predict_aggregated(
-                hardware, model, precision, tp=tp, ep=ep, isl=isl, osl=osl, speculative=speculative,
+                hardware, model, precision, tp=tp, ep=ep, pp=pp, isl=isl, osl=osl, speculative=speculative,
                 cached_input_fraction=cached_input_fraction, max_concurrency=max_concurrency, **common))
         except PredictError as e:
             errors.append(e)
-    if serving in (None, "disaggregated"):
+    if serving in (None, "disaggregated") and not (pp is not None and pp > 1):
         try:
             results.append(predict_disaggregated(
                 hardware, model, precision, isl=isl, osl=osl, speculative=speculative,

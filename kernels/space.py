@@ -58,6 +58,10 @@ class ConfigSpace:
         return self.values["tp"].astype(np.int64)
 
     @property
+    def pps(self) -> np.ndarray:
+        return self.values["pp"].astype(np.int64)
+
+    @property
     def n_groups(self) -> int:
         """Configurations without their batch (runs of ``len(batches)`` consecutive indices)."""
         return self.size // self.shape[-1]
@@ -113,6 +117,7 @@ class ConfigSpace:
             if not a.table:
                 d[a.key or a.name] = a.label(self.values[a.name][ix[i]])
         d["ep"] = d["tp"] if d["mode"] == "dep" else 1
+        d["gpus"] = d["tp"] * d["pp"]
         return d
 
 

@@ -251,8 +251,8 @@ def batch_grid(max_concurrency: int) -> np.ndarray:
     return np.array(sorted(set(vals)), dtype=np.float64)
 
 
-def axis_values(*, precisions=("bf16", "fp8", "fp4"), tensor_parallel=(1, 2, 4, 8), expert_parallel=True,
-                speculative=("off", "mtp"), batches=None, max_concurrency=4096,
+def axis_values(*, precisions=("bf16", "fp8", "fp4"), tensor_parallel=(1, 2, 4, 8), pipeline_parallel=(1,),
+                expert_parallel=True, speculative=("off", "mtp"), batches=None, max_concurrency=4096,
                 batch_grid_kind="geometric") -> dict[str, np.ndarray]:
     """The value axes' values (float64), keyed by :data:`kernels.layout.AXES` names; an axis not
     named here has its one default value."""
@@ -263,6 +263,7 @@ def axis_values(*, precisions=("bf16", "fp8", "fp4"), tensor_parallel=(1, 2, 4, 
     defaults = {a.name: np.array([a.default]) for a in AXES if not a.table}
     return defaults | dict(prec=np.array([PREC_CODES[p] for p in precisions], dtype=np.float64),
                 tp=np.array(tensor_parallel, dtype=np.float64),
+                pp=np.array(pipeline_parallel, dtype=np.float64),
                 mode=np.array([0.0, 1.0] if expert_parallel else [0.0]),
                 spec=np.array(specs, dtype=np.float64),
                 batch=np.asarray(batches, dtype=np.float64))
@@ -271,6 +272,6 @@ def axis_values(*, precisions=("bf16", "fp8", "fp4"), tensor_parallel=(1, 2, 4, 
 def search_axis_values(search, batches=None) -> dict[str, np.ndarray]:
     """:func:`axis_values` of a problem's ``search`` section."""
     return axis_values(precisions=search.precisions, tensor_parallel=search.tensor_parallel,
-                       expert_parallel=search.expert_parallel, speculative=search.speculative,
+                       pipeline_parallel=search.pipeline_parallel, expert_parallel=search.expert_parallel, speculative=search.speculative,
                        batches=batches, max_concurrency=search.max_concurrency,
                        batch_grid_kind=search.batch_grid)

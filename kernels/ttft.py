@@ -75,7 +75,8 @@ def wave_step_costs(m: ConfigMetrics, *, calibration=None, engine=None,
     spec = 1 if m.speculative == "mtp" else 0
     b = max(float(m.concurrency), 2.0)
     res = _evaluate(m.hardware, m.model, m.precision, [(m.tp, dep)], [spec], [1.0, b], m.isl, m.osl,
-                    calib, engine, cached=[cached_input_fraction, 1.0], speculative_data=speculative_data)
+                    calib, engine, cached=[cached_input_fraction, 1.0], speculative_data=speculative_data,
+                    pp=m.pp)
     d1, db = (float(res["tpot_s"][1, 0, 0, i]) * tau for i in (0, 1))
     seq_s = max(db - d1, 0.0) / (b - 1.0)
     step_s = max(d1 - seq_s, 0.0)
@@ -101,7 +102,7 @@ def _ttft_spread(m: ConfigMetrics, *, calibration=None, engine=None,
     spec = 1 if m.speculative == "mtp" else 0
     res = _evaluate(m.hardware, m.model, m.precision, [(m.tp, dep)], [spec],
                     [float(m.concurrency)], m.isl, m.osl, calib, engine,
-                    cached=[cached_input_fraction, 1.0], speculative_data=speculative_data)
+                    cached=[cached_input_fraction, 1.0], speculative_data=speculative_data, pp=m.pp)
     step_avg = float(res["tpot_s"][0, 0, 0, 0]) * tau
     step_dec = float(res["tpot_s"][1, 0, 0, 0]) * tau
     isl_new = m.isl * (1.0 - cached_input_fraction)
@@ -117,7 +118,7 @@ def _ttft_spread(m: ConfigMetrics, *, calibration=None, engine=None,
         note = (note + "; " if note else "") + "prefill saturates the chunk budget; TTFT is the closed-loop bound"
     return replace(m, ttft_s=base + q["mean"], ttft_p90_s=base + q["p90"], ttft_p99_s=base + q["p99"],
                    queue_wait_s=m.queue_wait_s + q["mean"], note=note, serving="aggregated",
-                   gpus=m.tp)
+                   gpus=m.tp * m.pp)
 
 
 ARRIVALS = ("synchronized", "spread")
@@ -150,7 +151,7 @@ def with_ttft_under_load(m: ConfigMetrics, *, calibration=None, engine=None,
     f = ttft_wave_fraction(calibration, engine)
     w = {k: first + f * (w[k] - first) for k in ("mean", "p90", "p99")}
     return replace(m, ttft_s=base + w["mean"], ttft_p90_s=base + w["p90"], ttft_p99_s=base + w["p99"],
-                   queue_wait_s=m.queue_wait_s + w["mean"] - first, serving="aggregated", gpus=m.tp)
+                   queue_wait_s=m.queue_wait_s + w["mean"] - first, serving="aggregated", gpus=m.tp * m.pp)
 
 
 def _open_loop_terms(space, indices, res):

@@ -15,13 +15,15 @@ from .solve import solve
 def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=1024, osl=1024,
             engine=None, min_output_tok_s_per_user=None, *, serving="aggregated", prefill_tp=None,
             prefill_ep=None, prefill_replicas=None, decode_tp=None, decode_ep=None,
-            decode_replicas=None, speculative=None, **kw) -> ConfigMetrics:
+            decode_replicas=None, speculative=None, pp=None, **kw) -> ConfigMetrics:
     """Predict one operating point.
 
     ``concurrency=None``: the max-throughput point; ``min_output_tok_s_per_user=X``: the
     highest-throughput point with at least X tok/s per user; ``concurrency=C``: C requests in
     flight in total (over both pools when disaggregated). ``tp=None`` searches tensor-parallel
-    degrees (``ep=None`` also expert parallel).
+    degrees (``ep=None`` also expert parallel). ``pp``: pipeline stages per replica (1, 2 or 4;
+    a replica spans ``tp * pp`` GPUs); None (the default) searches 1 and 2, and 4 where nothing
+    fits with those; it describes the aggregated layout (disaggregated pools are single-stage).
 
     ``serving``: "aggregated" (the default), "disaggregated" (a prefill pool and a decode pool;
     ``prefill_tp``, ``prefill_ep``, ``prefill_replicas``, ``decode_tp``, ``decode_ep``,
@@ -43,7 +45,7 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
                     min_output_tok_s_per_user=min_output_tok_s_per_user, serving=serving,
                     prefill_tp=prefill_tp, prefill_ep=prefill_ep, prefill_replicas=prefill_replicas,
                     decode_tp=decode_tp, decode_ep=decode_ep, decode_replicas=decode_replicas,
-                    speculative=speculative, **kw)
+                    speculative=speculative, pp=pp, **kw)
 
 
 def __getattr__(name):

@@ -11,7 +11,7 @@ from problems import Problem
 from .deploy import configuration_words
 
 CANDIDATE_COLUMNS = (
-    "candidate", "workload", "model", "hardware", "hardware_id", "pricing", "configuration", "precision", "precision_label", "tp", "ep", "mode", "speculative",
+    "candidate", "workload", "model", "hardware", "hardware_id", "pricing", "configuration", "precision", "precision_label", "tp", "pp", "ep", "mode", "speculative",
     "concurrency", "gpus_per_replica", "capacity_per_replica", "capacity_unit",
     "cost_usd_per_hour_per_replica", "power_kw_per_replica", "ttft_s", "tpot_s",
     "output_tok_s_per_user", "output_tok_s_per_gpu", "total_tok_s_per_gpu",
@@ -70,9 +70,9 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
         u = float(util[k])
         if w.sla.ttft_s is not None and not (u > 0 and ttft[k] <= w.sla.ttft_s * (1 + 1e-9)):
             continue
-        tp = d["tp"]
+        gpus = d["gpus"]         # tp x pp
         out_gpu = float(res["output_tok_s_per_gpu"][k])
-        out_rep = out_gpu * tp
+        out_rep = out_gpu * gpus
         req_rep = float(res["requests_per_s_per_replica"][k])
         unit = w.capacity_unit
         cap = out_rep / w.output_tok_per_unit * u       # = requests/s per replica when unit is requests
@@ -80,10 +80,11 @@ def candidate_rows(problem: Problem, space: ConfigSpace, indices) -> list[dict]:
         rows.append(dict(
             candidate=-1, workload=w.name, model=d["model"], hardware=d["hardware"],
             hardware_id=ids[d["hardware"]], pricing=pricing[d["hardware"]],
-            configuration=configuration_words(d), precision=d["precision"], precision_label=d["precision_label"], tp=tp, ep=d["ep"], mode=d["mode"], speculative=d["speculative"],
-            concurrency=d["concurrency"], gpus_per_replica=tp, capacity_per_replica=cap,
-            capacity_unit=unit, cost_usd_per_hour_per_replica=cost_gpu_h * tp,
-            power_kw_per_replica=float(res["power_w_per_gpu"][k]) * tp / 1000.0,
+            configuration=configuration_words(d), precision=d["precision"], precision_label=d["precision_label"], tp=d["tp"], pp=d["pp"], ep=d["ep"], mode=d["mode"],
+            speculative=d["speculative"],
+            concurrency=d["concurrency"], gpus_per_replica=gpus, capacity_per_replica=cap,
+            capacity_unit=unit, cost_usd_per_hour_per_replica=cost_gpu_h * gpus,
+            power_kw_per_replica=float(res["power_w_per_gpu"][k]) * gpus / 1000.0,
             ttft_s=float(ttft[k]), tpot_s=float(res["tpot_s"][k]),
             output_tok_s_per_user=float(res["output_tok_s_per_user"][k]),
             output_tok_s_per_gpu=out_gpu, total_tok_s_per_gpu=float(res["total_tok_s_per_gpu"][k]),

@@ -44,13 +44,15 @@ def precision_key(model, precision: str) -> str:
 def configuration_words(row: dict) -> str:
     """A configuration in words: precision, mode with its parallel sizes, batch and speculation.
 
-    ``row`` has precision, tp, ep, mode (``tp`` or ``dep``), concurrency and speculative, as the
-    candidate and allocation tables do.
+    ``row`` has precision, tp, ep, mode (``tp`` or ``dep``), concurrency and speculative, and
+    optionally pp (pipeline stages, default 1), as the candidate and allocation tables do.
     """
     if row.get("mode") == "dep" or row.get("ep", 1) > 1:
         par = f"attention-DP {row['tp']} + EP {row['ep']}"
     else:
         par = f"TP {row['tp']}"
+    if row.get("pp", 1) > 1:
+        par += f" x PP {row['pp']}"
     spec = ", MTP" if row.get("speculative") == "mtp" else ""
     return f"{row.get('precision_label') or row['precision']}, {par}, batch {row['concurrency']}{spec}"
 
@@ -182,6 +184,8 @@ def _vllm(d: dict, model, pkey: str) -> dict:
     else:
         args += ["--tensor-parallel-size", str(tp)]
         seqs = d["concurrency"]
+    if d["pp"] > 1:
+        args += ["--pipeline-parallel-size", str(d["pp"])]
     args += ["--max-num-seqs", str(seqs), "--max-model-len", str(d["max_model_len"])]
     q = _quantization(d, model, pkey, {"fp8": "fp8", "nvfp4": "modelopt_fp4"})
     if q:
@@ -210,6 +214,8 @@ def _sglang(d: dict, model, pkey: str) -> dict:
     args = ["python", "-m", "sglang.launch_server", "--model-path", "${MODEL}", "--tp-size", str(tp)]
     if d["mode"] == "dep":
         args += ["--dp-size", str(tp), "--enable-dp-attention", "--ep-size", str(d["ep"])]
+    if d["pp"] > 1:
+        args += ["--pp-size", str(d["pp"])]
     args += ["--max-running-requests", str(d["concurrency"]), "--context-length", str(d["max_model_len"])]
     q = _quantization(d, model, pkey, {"fp8": "fp8", "nvfp4": "modelopt_fp4"})
     if q:
@@ -235,6 +241,8 @@ def _sglang(d: dict, model, pkey: str) -> dict:
 def _trtllm(d: dict, model, pkey: str) -> dict:
     tp = d["tp"]
     args = ["trtllm-serve", "${MODEL}", "--backend", "pytorch", "--tp_size", str(tp)]
+    if d["pp"] > 1:
+        args += ["--pp_size", str(d["pp"])]
     extra: dict = {}
     if d["mode"] == "dep":
         args += ["--ep_size", str(d["ep"])]
@@ -296,7 +304,7 @@ def deployment(alloc: dict, workload: dict, *, unit_gpus: int | None = None) -> 
     d = dict(workload=alloc["workload"], model=alloc["model"], hf_repo=model.hf_repo,
              hardware=alloc["hardware"], hardware_family=hw.family, precision=alloc["precision"],
              precision_format=pkey, mode=alloc.get("mode", "dep" if alloc["ep"] > 1 else "tp"),
-             tp=alloc["tp"], ep=alloc["ep"], speculative=alloc["speculative"],
+             tp=alloc["tp"], pp=alloc.get("pp", 1), ep=alloc["ep"], speculative=alloc["speculative"],
              concurrency=alloc["concurrency"], replicas=alloc["replicas"], gpus_per_replica=g,
              configuration=configuration_words(alloc),
              max_model_len=int(workload["input_tokens"] + workload["output_tokens"]),

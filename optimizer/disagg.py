@@ -125,7 +125,7 @@ def _row(problem, w, model, prec, kp, kd, d, info, u, k) -> dict:
              f"{', MTP' if d['speculative'] == 'mtp' else ''}; KV over {'scale-up' if d['in_domain'] else 'scale-out'}")
     return dict(
         candidate=-1, workload=w.name, model=model, hardware=kd, hardware_id=idd["id"], pricing=idd["pricing"],
-        configuration=words, precision=prec, precision_label=label, tp=d["decode_gpus"],
+        configuration=words, precision=prec, precision_label=label, tp=d["decode_gpus"], pp=1,
         ep=d["decode_gpus"] if d["decode_dep"] else 1, mode="dep" if d["decode_dep"] else "tp",
         speculative=d["speculative"], concurrency=int(d["decode_batch"]), gpus_per_replica=gpus,
         capacity_per_replica=out_dep / w.output_tok_per_unit * u, capacity_unit=w.capacity_unit,

@@ -44,6 +44,7 @@ def space_axes(problem: Problem, batches=None, workloads=None) -> dict[str, int]
         "hardware types": len(problem.hardware),
         "precisions": len(s.precisions),
         "tensor-parallel degrees": len(s.tensor_parallel),
+        "pipeline-parallel degrees": len(s.pipeline_parallel),
         "parallel modes": 2 if s.expert_parallel else 1,
         "speculative settings": 2 if ("mtp" in s.speculative and "off" in s.speculative) else 1,
         "batch sizes": n_batches,
@@ -99,7 +100,8 @@ def check_configuration_space(problem: Problem, backend: str | None = None, batc
             f"problem {problem.name!r}: the configuration space has {n:,} configurations ({shape}); "
             f"{estimate_text(n, backend)}. The limit is search.max_configurations = {limit:,}: raise it in "
             "the problem file to evaluate this space anyway, or narrow the search (search.max_concurrency, "
-            "search.batch_grid: geometric, search.tensor_parallel, search.precisions, the hardware list)")
+            "search.batch_grid: geometric, search.tensor_parallel, search.pipeline_parallel, search.precisions, "
+            "the hardware list)")
     groups = n // max(axes["batch sizes"], 1)
     need = groups * BYTES_PER_GROUP
     if need > MAX_REDUCTION_BYTES:
@@ -107,5 +109,5 @@ def check_configuration_space(problem: Problem, backend: str | None = None, batc
             f"problem {problem.name!r}: the configuration space has {groups:,} configuration groups "
             f"({shape} without the batch sizes), whose results would need {need / 2**30:,.1f} GiB of memory "
             f"(limit {MAX_REDUCTION_BYTES / 2**30:.0f} GiB): split the workloads or hardware over several "
-            "problems, or narrow search.tensor_parallel and search.precisions")
+            "problems, or narrow search.tensor_parallel, search.pipeline_parallel and search.precisions")
     return n

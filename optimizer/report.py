@@ -133,6 +133,8 @@ def predict_table(m, model: str, hardware: str, precision: str) -> Table:
 
     plabel = precision_label(precision, get_hardware(hardware))
     mode = f"attention-DP {m.tp} + EP {m.ep}" if m.ep > 1 else f"TP {m.tp}"
+    if getattr(m, "pp", 1) > 1:
+        mode += f" x PP {m.pp}"
     t = Table(title=f"{literal(model)} on {literal(hardware)}, {literal(plabel)}, {mode}, concurrency {m.concurrency}",
               title_justify="left", show_header=False)
     t.add_column("")
@@ -140,7 +142,7 @@ def predict_table(m, model: str, hardware: str, precision: str) -> Table:
     pools = ("prefill_tp", "prefill_ep", "prefill_replicas", "decode_tp", "decode_ep", "decode_replicas",
              "kv_transfer_s")
     for k, v in m.to_dict().items():
-        if k in ("hardware", "model", "precision", "tp", "ep", "concurrency") or v in ("", None):
+        if k in ("hardware", "model", "precision", "tp", "pp", "ep", "concurrency") or v in ("", None):
             continue
         if m.serving == "aggregated" and k in pools:
             continue                    # one pool: its layout is in the title

@@ -232,7 +232,7 @@ def _fill_plan(plan: Plan, prep: Prepared, problem: Problem, params: dict, x: np
                            pricing=c.get("pricing"), configuration=c["configuration"], precision=c["precision"],
                            precision_label=c.get("precision_label", c["precision"]),
                            unit_gpus=c.get("unit_gpus", 1),
-                           mode=c["mode"], tp=c["tp"], ep=c["ep"],
+                           mode=c["mode"], tp=c["tp"], pp=c.get("pp", 1), ep=c["ep"],
                            speculative=c["speculative"], concurrency=c["concurrency"], gpus=g,
                            capacity=n * c["capacity_per_replica"], capacity_unit=c["capacity_unit"],
                            cost_usd_per_hour=n * cost[j], power_kw=n * c["power_kw_per_replica"],

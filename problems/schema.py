@@ -221,9 +221,14 @@ class Constraints(_Strict):
     require_full_service: bool = False
 
 
+PIPELINE_DEGREES = (1, 2, 4)
+
+
 class Search(_Strict):
     precisions: tuple[Precision, ...] = ("bf16", "fp8", "fp4")
     tensor_parallel: tuple[PosInt, ...] = (1, 2, 4, 8)
+    # pipeline stages per replica (a replica spans tp x pp GPUs); 4 where a model needs it
+    pipeline_parallel: tuple[PosInt, ...] = (1, 2)
     expert_parallel: bool = True
     speculative: tuple[Literal["off", "mtp"], ...] = ("off", "mtp")
     max_concurrency: PosInt = 4096
@@ -252,6 +257,16 @@ class Search(_Strict):
             raise ValueError(f"tensor_parallel degrees must be powers of two <= 128, got {bad}")
         if not v:
             raise ValueError("tensor_parallel must not be empty")
+        return tuple(sorted(set(v)))
+
+    @field_validator("pipeline_parallel")
+    @classmethod
+    def _pp(cls, v):
+        bad = [p for p in v if p not in PIPELINE_DEGREES]
+        if bad:
+            raise ValueError(f"pipeline_parallel degrees must be among {list(PIPELINE_DEGREES)}, got {bad}")
+        if not v:
+            raise ValueError("pipeline_parallel must not be empty (write [1] for no pipeline parallelism)")
         return tuple(sorted(set(v)))
 
     @field_validator("serving")

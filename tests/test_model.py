@@ -42,8 +42,11 @@ def test_sliding_window_layers_cap_the_kv_cache():
 
 def test_llama_70b_bf16_needs_two_80gb_gpus():
     with pytest.raises(PredictError, match="does not fit"):
-        predict("h100-sxm", "llama-3.3-70b", "bf16", tp=1, concurrency=1)
-    assert predict("h100-sxm", "llama-3.3-70b", "bf16", tp=2, concurrency=1).fits
+        predict("h100-sxm", "llama-3.3-70b", "bf16", tp=1, pp=1, concurrency=1)
+    assert predict("h100-sxm", "llama-3.3-70b", "bf16", tp=2, pp=1, concurrency=1).fits
+    # tp=1 with pipeline stages searched: two stages of one GPU each
+    m = predict("h100-sxm", "llama-3.3-70b", "bf16", tp=1, concurrency=1)
+    assert (m.pp, m.gpus, m.fits) == (2, 2, True)
 
 
 def one(hw="h200-sxm", model="llama-3.3-70b", prec=1, tp=2, dep=0, batch=32.0, isl=1024, osl=1024,
