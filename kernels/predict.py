@@ -83,9 +83,9 @@ class ConfigMetrics:
 
 
 SEARCH_TPS = (1, 2, 4, 8, 16, 32, 64)
-# pipeline stages a prediction searches when ``pp`` is None; PP_DEGREES (4 more) when no layout
-# with those fits
-SEARCH_PPS = (1, 2)
+# pipeline stages a prediction tries when ``pp`` is None, fewest first: a published benchmark
+# pipelines a model only when it does not fit otherwise (scored: benchmarks/RESULTS.md), so
+# deeper pipelines join the search only when no layout with fewer stages fits
 PP_DEGREES = (1, 2, 4)
 
 
@@ -200,8 +200,8 @@ def candidates(hardware: str, model: str, precision: str, tp: int | None = None,
                speculative_data: str = "benchmark", pp: int | None = 1) -> Candidates:
     """Validate a prediction request and build the small configuration space it chooses from.
 
-    ``pp`` None searches ``SEARCH_PPS`` pipeline degrees, and ``PP_DEGREES`` when no layout with
-    those fits in memory."""
+    ``pp`` None: single-stage layouts when any fits in memory, else up to 2 stages, else up to 4
+    (``PP_DEGREES``)."""
     calib = calibration or default_calibration()
     if hardware not in hardware_catalog():
         raise PredictError(f"unknown hardware {hardware!r}; {suggest(hardware, hardware_catalog())}")
@@ -231,7 +231,7 @@ def candidates(hardware: str, model: str, precision: str, tp: int | None = None,
         raise PredictError(f"tp must be a power of two, got {tp}")
     if pp is not None and pp not in PP_DEGREES:
         raise PredictError(f"pp must be one of {', '.join(map(str, PP_DEGREES))} (pipeline stages), got {pp}")
-    pps = [pp] if pp is not None else list(SEARCH_PPS)
+    pps = [pp] if pp is not None else [1]
     hw_spec = get_hardware(hardware)
     tps = [tp] if tp is not None else [t for t in SEARCH_TPS if t <= hw_spec.scaleup_domain_gpus
                                        or (hw_spec.scaleout_gb_s_per_gpu and t <= 16)]
@@ -257,9 +257,9 @@ def candidates(hardware: str, model: str, precision: str, tp: int | None = None,
     space = _space(hardware, model, precision, tps, modes, specs, grid, isl, osl, calib,
                    cached_input_fraction, engine=engine, speculative_data=speculative_data, pps=pps)
     caps = memory_caps(space)
-    if pp is None and not (caps >= 1).any():
-        # nothing fits with up to SEARCH_PPS stages: a model this large needs deeper pipelines
-        pps = list(PP_DEGREES)
+    while pp is None and not (caps >= 1).any() and len(pps) < len(PP_DEGREES):
+        # nothing fits with this many stages: the model needs a deeper pipeline
+        pps = list(PP_DEGREES[:len(pps) + 1])
         space = _space(hardware, model, precision, tps, modes, specs, grid, isl, osl, calib,
                        cached_input_fraction, engine=engine, speculative_data=speculative_data, pps=pps)
         caps = memory_caps(space)
@@ -320,7 +320,7 @@ def predict(hardware: str, model: str, precision: str, tp: int | None = None, ep
     batch with at least X tok/s per user; ``tp=None``: search tensor-parallel degrees 1..64 that
     the scale-up domain (or two nodes over scale-out) allows (and expert parallel for MoE models
     when ``ep`` is None or > 1). ``pp``: pipeline stages per replica (1, 2 or 4; the replica
-    spans ``tp * pp`` GPUs); None searches 1 and 2, and 4 as well when nothing fits with those.
+    spans ``tp * pp`` GPUs); None: one stage where any searched layout fits, else 2, else 4.
     ``ep`` equal to ``tp`` means attention data-parallel + expert
     parallel over the replica's GPUs (the "DEP" layout); ``ep=1`` means pure tensor parallel.
     A ``concurrency`` larger than what fits in memory runs at the largest batch that fits and the

@@ -386,7 +386,7 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
             speculative_data="benchmark", pp=None) -> ConfigMetrics:
     """Predict one operating point in a serving mode; see :func:`optimizer.predict`.
 
-    ``pp`` (pipeline stages of an aggregated replica; None: searched) does not apply to the
+    ``pp`` (pipeline stages of an aggregated replica; None: as few as fit) does not apply to the
     disaggregated pools, whose layouts are single-stage.
 
     ``arrivals`` says what the benchmark at ``concurrency`` sends: "synchronized" (fixed ISL/OSL,

@@ -22,8 +22,10 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
     highest-throughput point with at least X tok/s per user; ``concurrency=C``: C requests in
     flight in total (over both pools when disaggregated). ``tp=None`` searches tensor-parallel
     degrees (``ep=None`` also expert parallel). ``pp``: pipeline stages per replica (1, 2 or 4;
-    a replica spans ``tp * pp`` GPUs); None (the default) searches 1 and 2, and 4 where nothing
-    fits with those; it describes the aggregated layout (disaggregated pools are single-stage).
+    a replica spans ``tp * pp`` GPUs); None (the default): one stage where any searched layout
+    fits, else 2, else 4 -- published deployments pipeline a model only when it does not fit
+    otherwise; it describes the aggregated layout (disaggregated pools are single-stage). Plans
+    search ``search.pipeline_parallel`` (default 1 and 2) by cost.
 
     ``serving``: "aggregated" (the default), "disaggregated" (a prefill pool and a decode pool;
     ``prefill_tp``, ``prefill_ep``, ``prefill_replicas``, ``decode_tp``, ``decode_ep``,
