@@ -9,7 +9,7 @@ import pytest
 import problems
 from kernels import formulas
 from kernels.predict import PredictError, predict
-from kernels.layout import EVAL_ARGS
+from kernels.layout import EVAL_ARGS, default_arguments
 from kernels.tables import default_calibration, hardware_row, model_row
 
 from conftest import ROOT
@@ -18,7 +18,7 @@ from conftest import ROOT
 def point(hw="h200-sxm", model="llama-3.1-8b", prec=1, tp=1, dep=0, batch=64.0, isl=1024, osl=1024,
           engine=None, **over):
     cal = default_calibration()
-    vals = dict(batch=batch, tp=float(tp), dep=float(dep), prec=float(prec), draft=0.0,
+    vals = dict(default_arguments(), batch=batch, tp=float(tp), dep=float(dep), prec=float(prec), draft=0.0,
                 **model_row(problems.get_model(model), isl, osl), **hardware_row(problems.get_hardware(hw), cal, engine=engine))
     vals.update(over)
     out = formulas.evaluate_config(*[np.float64(vals[a]) for a in EVAL_ARGS])

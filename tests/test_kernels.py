@@ -87,7 +87,8 @@ def test_cuda_c_formulas_compiled_on_the_host_match_the_reference(tmp_path):
     for k in range(n):
         hw = problems.get_hardware(rng.choice(["h100-sxm", "b200", "mi355x", "a100-sxm-80gb", "gb300-nvl72"]))
         m = problems.get_model(rng.choice(["llama-3.1-70b", "deepseek-r1", "gpt-oss-20b", "llama-4-maverick"]))
-        vals = dict(default_arguments(), batch=float(rng.integers(1, 4096)), tp=float(2 ** rng.integers(0, 5)), dep=float(rng.integers(0, 2)),
+        vals = dict(default_arguments(), batch=float(rng.integers(1, 4096)), tp=float(2 ** rng.integers(0, 5)),
+                    pp=float(rng.choice([1, 2, 4])), dep=float(rng.integers(0, 2)),
                     prec=float(rng.integers(0, 3)), draft=float(rng.integers(0, 2)),
                     **model_row(m, int(rng.integers(64, 32768)), int(rng.integers(16, 8192)),
                                 float(rng.uniform(0, 0.95)), 1.5, 25.0),

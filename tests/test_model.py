@@ -144,7 +144,8 @@ def test_the_scalar_binding_is_the_same_text_as_the_numpy_reference():
         m = problems.get_model(rng.choice(["llama-3.1-8b", "deepseek-r1", "gpt-oss-120b", "llama-4-scout"]))
         mr = model_row(m, int(rng.integers(100, 20000)), int(rng.integers(50, 8000)), float(rng.uniform(0, 0.9)), 2.0, 20.0)
         hr = hardware_row(hw, cal)
-        vals = dict(default_arguments(), batch=float(rng.integers(1, 2048)), tp=float(2 ** rng.integers(0, 4)), dep=float(rng.integers(0, 2)),
+        vals = dict(default_arguments(), batch=float(rng.integers(1, 2048)), tp=float(2 ** rng.integers(0, 4)),
+                    pp=float(rng.choice([1, 2, 4])), dep=float(rng.integers(0, 2)),
                     prec=float(rng.integers(0, 3)), draft=float(rng.integers(0, 2)), **mr, **hr)
         args = [vals[a] for a in EVAL_ARGS]
         ref = formulas.evaluate_config(*[np.float64(a) for a in args])
