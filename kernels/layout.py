@@ -4,14 +4,14 @@ argument comes from, the kernels' outputs and status codes.
 A configuration is one integer, decoded by mixed radix over the axes (outermost first)::
 
     index = (((((((wm * H + hw) * P + prec) * T + tp) * Q + pp) * M + mode) * S + spec) * B + batch)
-              |       |          |          |          |          |           |          +-- batch (concurrency) per replica
-              |       |          |          |          |          |           +-- draft tokens per step: 0 (off) | MTP
-              |       |          |          |          |          +-- 0 tensor parallel | 1 attention data-parallel + EP
-              |       |          |          |          +-- pipeline-parallel degree (stages; tp x pp GPUs per replica)
-              |       |          |          +-- tensor-parallel degree (GPUs per pipeline stage)
-              |       |          +-- precision code: 0 bf16 | 1 fp8 | 2 fp4
-              |       +-- hardware type: a row of the hardware table
-              +-- (workload, model) pair: a row of the workload-model table
+                   |        |         |           |         |         |           |           +-- batch per replica
+                   |        |         |           |         |         |           +-- draft tokens: 0 (off) | MTP
+                   |        |         |           |         |         +-- 0 TP | 1 attention-DP + EP
+                   |        |         |           |         +-- pipeline stages (a replica: tp x pp GPUs)
+                   |        |         |           +-- tensor-parallel degree (GPUs per pipeline stage)
+                   |        |         +-- precision code: 0 bf16 | 1 fp8 | 2 fp4
+                   |        +-- hardware type: a row of the hardware table
+                   +-- (workload, model) pair: a row of the workload-model table
 
 The innermost axis runs fastest: a run of ``B`` consecutive indices is a *group* (a configuration
 without its batch). The first ``SLAB_AXES`` axes form a *slab* (the unit of a GPU chunk) and the
