@@ -409,6 +409,8 @@ def predict(hardware: str = typer.Option(..., "--hardware", help="catalog hardwa
                                                                      "with fp8/fp4)"),
             tp: Optional[int] = typer.Option(None, "--tp", help="tensor-parallel degree (default: search)"),
             ep: int = typer.Option(1, "--ep", help="1 (pure TP) or equal to --tp (attention DP + EP)"),
+            pp: Optional[int] = typer.Option(None, "--pp", help="pipeline stages per replica: 1, 2 or 4 "
+                                                              "(default: the fewest that fit)"),
             concurrency: Optional[int] = typer.Option(None, "--concurrency", help="default: max-throughput point"),
             isl: int = typer.Option(1024, "--isl", help="input tokens per request"),
             osl: int = typer.Option(1024, "--osl", help="output tokens per request"),
@@ -432,7 +434,7 @@ def predict(hardware: str = typer.Option(..., "--hardware", help="catalog hardwa
     """Predict one operating point of one model on one hardware type."""
     import optimizer  # noqa: PLC0415
 
-    m = optimizer.predict(hardware=hardware, model=model, precision=precision, tp=tp, ep=ep,
+    m = optimizer.predict(hardware=hardware, model=model, precision=precision, tp=tp, ep=ep, pp=pp,
                           concurrency=concurrency, isl=isl, osl=osl, engine=engine,
                           min_output_tok_s_per_user=min_tok_s_user,
                           speculative=None if speculative == "search" else speculative,

@@ -1,6 +1,8 @@
 """Pipeline parallelism as an axis: a two-stage pipeline's step time and memory per GPU worked out
 by hand, the axis through every backend, predict's search, plans and launch settings."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -188,3 +190,15 @@ def test_configuration_space_counts_pipeline_degrees(tiny_problem_dict):
     assert configuration_count(p3) == 3 * configuration_count(p1) == build_space(p3).size
     with pytest.raises(problems.InputError, match="pipeline_parallel"):
         problems.problem_from_dict({**tiny_problem_dict, "search": {"pipeline_parallel": [3]}})
+
+
+def test_cli_predict_takes_the_pipeline_size(capsys):
+    from optimizer.cli import main
+
+    args = ["predict", "--hardware", "h200-sxm", "--model", "llama-3.3-70b", "--tp", "4", "--concurrency", "64",
+            "--speculative", "off", "--json"]
+    assert main(args + ["--pp", "2"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert (d["tp"], d["pp"], d["gpus"]) == (4, 2, 8)
+    assert main(args + ["--pp", "3"]) == 2
+    assert "pp" in capsys.readouterr().err
