@@ -174,7 +174,8 @@ def memory_caps(space: ConfigSpace) -> np.ndarray:
     limit = MEM_USABLE_FRACTION * hbm + of_free * (1.0 - MEM_USABLE_FRACTION) * fixed
     room = limit * (1.0 - 1e-9) - fixed
     cap = np.floor(np.where(per_seq > 0, room / np.maximum(per_seq, 1e-300), np.inf))
-    valid = (res["status"].reshape(-1, 2)[:, 0] >= Status.NO_FIT)
+    # a layout whose replica has no link (wider than its domain, no NIC) fits no batch
+    valid = (res["status"].reshape(-1, 2)[:, 0] >= Status.MISSES_SLA)
     return np.where(valid & (cap >= 1), cap, 0.0)
 
 
@@ -256,7 +257,7 @@ def candidates(hardware: str, model: str, precision: str, tp: int | None = None,
         grid = np.unique(np.concatenate([grid[grid < concurrency], [float(concurrency)]]))
     space = _space(hardware, model, precision, tps, modes, specs, grid, isl, osl, calib,
                    cached_input_fraction, engine=engine, speculative_data=speculative_data, pps=pps)
-    caps = memory_caps(space)
+    caps = memory_caps(space) if (pp is None or concurrency is None) else None
     while pp is None and not (caps >= 1).any() and len(pps) < len(PP_DEGREES):
         # nothing fits with this many stages: the model needs a deeper pipeline
         pps = list(PP_DEGREES[:len(pps) + 1])
