@@ -338,14 +338,17 @@ def evaluate_config(
     tok_dec = batch * (1.0 + draft)
     tok_pf = batch * tau * isl_new / osl
     # one micro-batch (batch / pp sequences) through every stage, then the sends between stages;
-    # each GPU is busy for its stage of each of the pp micro-batches: the micro-batch's GPU time
+    # each GPU is busy for its stage of each of the pp micro-batches (the micro-batch's GPU time)
+    # and, as for a collective, while it sends
     mb = batch / pp
-    t_loop, busy = step_time(tok_dec / pp, tok_pf / pp, ctx_avg, isl - 0.5 * isl_new, mb, tp, dep,
+    t_loop, t_gpu = step_time(tok_dec / pp, tok_pf / pp, ctx_avg, isl - 0.5 * isl_new, mb, tp, dep,
                            p_nonexpert, p_expert_one, n_moe_layers, n_experts, top_k, wb_ne, wb_e,
                            attn_dec_flops, attn_pf_flops, n_full, n_win, window, kv_seq, kv_div,
                            hidden, n_layers, link, peak, peak_bf16, hbm_bw, eff_c, eff_b, ovh_layer, ovh_seq, lat, a2a_eff, draft,
                            eff_moe, eff_attn, eff_kv_read, kv_half, p_vocab, eff_c16)
-    step = t_loop + pp_transfer_time((tok_dec + tok_pf) / pp, hidden, pp, pp_link, lat)
+    t_send = pp_transfer_time((tok_dec + tok_pf) / pp, hidden, pp, pp_link, lat)
+    step = t_loop + t_send
+    busy = t_gpu + t_send
     tpot = step / tau
     tok_s_user = tau / step
     out_replica = batch * tok_s_user

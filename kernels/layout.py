@@ -3,12 +3,12 @@ argument comes from, the kernels' outputs and status codes.
 
 A configuration is one integer, decoded by mixed radix over the axes (outermost first)::
 
-    index = (((((((wm * H + hw) * P + prec) * T + tp) * Q + pp) * M + mode) * S + spec) * B + batch)
+    index = (((((((wm * H + hw) * P + prec) * Q + pp) * T + tp) * M + mode) * S + spec) * B + batch)
                    |        |         |           |         |         |           |           +-- batch per replica
                    |        |         |           |         |         |           +-- draft tokens: 0 (off) | MTP
                    |        |         |           |         |         +-- 0 TP | 1 attention-DP + EP
-                   |        |         |           |         +-- pipeline stages (a replica: tp x pp GPUs)
-                   |        |         |           +-- tensor-parallel degree (GPUs per pipeline stage)
+                   |        |         |           |         +-- tensor-parallel degree (GPUs per pipeline stage)
+                   |        |         |           +-- pipeline stages (a replica: tp x pp GPUs)
                    |        |         +-- precision code: 0 bf16 | 1 fp8 | 2 fp4
                    |        +-- hardware type: a row of the hardware table
                    +-- (workload, model) pair: a row of the workload-model table
@@ -72,8 +72,10 @@ AXES = (
     Axis("wm", table="wm"),
     Axis("hw", table="hw"),
     Axis("prec", ("prec",), key="precision", label=lambda v: PREC_NAMES[int(v)]),
-    Axis("tp", ("tp",), default=1.0, key="tp"),
+    # pipeline stages outside tensor parallelism: at equal cost or throughput the smaller index
+    # wins every tie (reductions, frontier, dominance), so fewer stages do
     Axis("pp", ("pp",), default=1.0, key="pp"),
+    Axis("tp", ("tp",), default=1.0, key="tp"),
     Axis("mode", ("dep",), key="mode", label=lambda v: MODE_NAMES[int(v)]),
     Axis("spec", ("draft", "spec"), key="speculative", label=lambda v: SPEC_NAMES[int(v > 0.0)]),
     Axis("batch", ("batch",), default=1.0, key="concurrency"),
