@@ -23,14 +23,14 @@ def limits():
     return importlib.import_module("optimizer.limits")
 
 BASE = yaml.safe_load((ROOT / "problems" / "examples" / "chat-mixed-fleet.yaml").read_text())
-# chat-mixed-fleet has 192 configuration groups (1 x 4 x 3 x 4 x 2 x 2); every batch size up to
-# 88,541,667 makes 1.7e10 configurations
+# chat-mixed-fleet with one pipeline stage has 192 configuration groups (1 x 4 x 3 x 4 x 1 x 2 x 2);
+# every batch size up to 88,541,667 makes 1.7e10 configurations
 HUGE_CONCURRENCY = 88_541_667
 
 
 def huge(**search):
     d = copy.deepcopy(BASE)
-    d["search"].update(dict(batch_grid="all", max_concurrency=HUGE_CONCURRENCY), **search)
+    d["search"].update(dict(batch_grid="all", max_concurrency=HUGE_CONCURRENCY, pipeline_parallel=[1]), **search)
     return d
 
 
