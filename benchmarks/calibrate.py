@@ -60,7 +60,7 @@ def records(fr: FastRows, calib) -> list[dict]:
     for r, t, p, f in zip(fr.rows, lt, lp, lf):
         k = kind_of(r)
         g = calib.group_of(get_hardware(r.hardware).family)
-        e = engine_name(r.engine) or calib.default_engine
+        e = calib.engine_for(r.engine, get_hardware(r.hardware).family)
         if k == "silicon":
             # a row the model cannot place (nothing fits) counts as 1000x off, like a failed prediction
             p = p if math.isfinite(p) else math.log(1e3)

@@ -27,7 +27,7 @@ from .calibration import FAMILY_GROUPS, CalRow, row_query
 from .layout import AXES, EVAL_ARGS, SOURCES, Status
 from .predict import PredictError, candidates
 from .reference import evaluate_indices
-from .tables import PRIOR_KEYS, Calibration, ENGINES, engine_name, hardware_row
+from .tables import PRIOR_KEYS, Calibration, ENGINES, hardware_row
 
 
 def _gather(space, idx) -> list:
@@ -266,7 +266,7 @@ class FastRows:
                 a = _gather(c.space, idx)
                 args_parts.append([np.broadcast_to(np.asarray(x, dtype=float), idx.shape) for x in a])
             seg.append(idx.size)
-            k = (r.hardware, engine_name(r.engine) or base.default_engine)
+            k = (r.hardware, base.engine_for(r.engine, get_hardware(r.hardware).family))
             if k not in key_index:
                 key_index[k] = len(keys)
                 keys.append(k)

@@ -188,7 +188,7 @@ class Candidates:
     mode: str                 # "concurrency" | "interactivity" | "max_throughput"
     concurrency: int | None = None
     min_tok_s_user: float | None = None
-    engine: str | None = None   # canonical engine name, None = the calibration's default
+    engine: str | None = None   # canonical engine name (the hardware's default when not asked)
     note: str = ""
     pps: list = (1,)
 
@@ -211,13 +211,15 @@ def candidates(hardware: str, model: str, precision: str, tp: int | None = None,
     if precision not in PREC_CODES:
         raise PredictError(f"unknown precision {precision!r}; use bf16, fp8 or fp4")
     engine_note = ""
+    family = hardware_catalog()[hardware].family
     try:
-        engine = engine_name(engine)
+        engine = calib.engine_for(engine, family)
     except ValueError:
-        # an engine without calibration is predicted as the default engine, and said so
-        engine_note = (f"no calibration for engine {engine!r}; {calib.default_engine}'s is used "
+        # an engine without calibration is predicted as the hardware's default engine, and said so
+        fallback = calib.engine_for(None, family)
+        engine_note = (f"no calibration for engine {engine!r}; {fallback}'s is used "
                        f"(calibrated: trtllm, vllm, sglang)")
-        engine = None
+        engine = fallback
     m = get_model(model)
     if precision not in m.precisions:
         raise PredictError(f"{model} is offered in {', '.join(m.precisions)} only")
@@ -250,7 +252,7 @@ def candidates(hardware: str, model: str, precision: str, tp: int | None = None,
         tps = [t for t in tps if t > 1]
     specs = [1 if speculative == "mtp" else 0]
     # an engine's default batch limit (vLLM max_num_seqs) bounds what it schedules
-    max_concurrency = int(min(max_concurrency, calib.engines.get(engine or calib.default_engine, {})
+    max_concurrency = int(min(max_concurrency, calib.engines.get(engine, {})
                               .get("max_batch", max_concurrency)))
     grid = batch_grid(max_concurrency)
     if concurrency is not None:
@@ -326,7 +328,7 @@ def predict(hardware: str, model: str, precision: str, tp: int | None = None, ep
     parallel over the replica's GPUs (the "DEP" layout); ``ep=1`` means pure tensor parallel.
     A ``concurrency`` larger than what fits in memory runs at the largest batch that fits and the
     rest queue (``queue_wait_s``). ``engine`` (trtllm, vllm, sglang; None = the calibration's
-    default, trtllm) selects the engine's fitted host overhead and kernel efficiency. The result
+    default, trtllm, on hardware it runs on, else vLLM: AMD GPUs) selects the engine's fitted host overhead and kernel efficiency. The result
     carries P10/P90 bands from the calibration residuals of its regime.
 
     Raises
@@ -355,7 +357,7 @@ def predict(hardware: str, model: str, precision: str, tp: int | None = None, ep
             wait = (concurrency - b_eff) / b_eff * dur
             notes.append(f"only {int(b_eff)} of {concurrency} concurrent requests fit; the rest queue")
     note = "; ".join(notes)
-    band = bands_for(calib, get_hardware(hardware).family, c.engine or calib.default_engine, c.mode)
+    band = bands_for(calib, get_hardware(hardware).family, c.engine, c.mode)
     return _metrics(space, res, idx, isl, osl, queue_wait_s=wait, note=note, band=band)
 
 

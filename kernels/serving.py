@@ -419,6 +419,9 @@ def predict(hardware, model, precision, tp=None, ep=1, concurrency=None, isl=102
         given = ", ".join(k for k, v in pools.items() if v is not None)
         raise PredictError(f"{given} describe a disaggregated deployment; pass serving='disaggregated' "
                            "(or None to search both modes)")
+    if engine is None:
+        # the calibration's default engine where it runs, else one that does (vLLM on AMD GPUs)
+        engine = (calibration or default_calibration()).engine_for(None, get_hardware(hardware).family)
     common = dict(concurrency=concurrency, min_output_tok_s_per_user=min_output_tok_s_per_user,
                   calibration=calibration, engine=engine, metric=metric, arrivals=arrivals,
                   speculative_data=speculative_data)

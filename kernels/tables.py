@@ -14,7 +14,7 @@ from importlib import resources
 
 import numpy as np
 
-from problems.catalog import HardwareSpec, ModelSpec
+from problems.catalog import HardwareSpec, ModelSpec, engine_families
 
 from .layout import AXES, MTP_DRAFT_TOKENS, PREC_CODES
 
@@ -98,9 +98,23 @@ class Calibration:
     measured: dict = field(default_factory=dict)
     nearest: dict = field(default_factory=dict)
 
+    def engine_for(self, engine: str | None, family: str = "") -> str:
+        """The calibrated engine a prediction uses: ``engine`` when given, else the default
+        engine when it runs on ``family``, else the first calibrated engine that does
+        (TensorRT-LLM runs on NVIDIA GPUs only, so AMD hardware defaults to vLLM; engines.yaml's
+        support tables say which families each engine runs on)."""
+        e = engine_name(engine)
+        if e is not None:
+            return e
+        runs_on = engine_families()
+        if not family or family in runs_on.get(self.default_engine, ()):
+            return self.default_engine
+        return next((n for n in ENGINES if family in runs_on.get(n, ()) and n in self.engines),
+                    self.default_engine)
+
     def for_family(self, family: str, engine: str | None = None) -> dict:
         g = self.family_to_group.get(family, "default")
-        e = engine_name(engine) or self.default_engine
+        e = self.engine_for(engine, family)
         return {**self.global_, **self.groups.get(g, self.groups["default"]), **self.engines.get(e, {})}
 
     def tables_of(self, hw_id: str, family: str = "") -> str | None:
@@ -114,7 +128,7 @@ class Calibration:
     def for_hardware(self, hw_id: str, family: str, engine: str | None = None) -> dict:
         """Every calibration value for one hardware type and engine, efficiencies resolved."""
         c = self.for_family(family, engine)
-        e = engine_name(engine) or self.default_engine
+        e = self.engine_for(engine, family)
         src = self.tables_of(hw_id, family)
         if src is None:
             raise ValueError(f"no measured kernel tables for {hw_id!r} (family {family!r}) and no "

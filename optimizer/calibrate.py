@@ -271,7 +271,12 @@ def calibration_info(problem) -> dict:
     """Which calibration a plan of ``problem`` used: its file (or the shipped one), fit date and data."""
     path = getattr(problem, "calibration", None)
     c = load_calibration(path) if path else default_calibration()
-    return dict(file=path or "shipped", engine=getattr(problem, "engine", None) or c.default_engine,
+    engine = getattr(problem, "engine", None)
+    if engine is None:
+        # each hardware type is evaluated with the default engine that runs on it
+        fams = {h.spec().family for h in getattr(problem, "hardware", ())}
+        engine = ", ".join(sorted({c.engine_for(None, f) for f in fams})) or c.default_engine
+    return dict(file=path or "shipped", engine=engine,
                 fitted=c.meta.get("fitted"),
                 data=c.meta.get("measurements") or c.meta.get("data"),
                 refitted_groups=c.meta.get("refitted_groups"))

@@ -429,7 +429,7 @@ def predict(hardware: str = typer.Option(..., "--hardware", help="catalog hardwa
             decode_ep: Optional[int] = typer.Option(None, "--decode-ep", help="decode pool expert-parallel degree"),
             decode_replicas: Optional[int] = typer.Option(None, "--decode-replicas", help="decode replicas per deployment"),
             engine: Optional[str] = typer.Option(None, "--engine",
-                                                 help="trtllm | vllm | sglang (default: trtllm)"),
+                                                 help="trtllm | vllm | sglang (default: trtllm; vllm on AMD GPUs)"),
             json_out: bool = typer.Option(False, "--json", help="print JSON", metavar=" ")):
     """Predict one operating point of one model on one hardware type."""
     import optimizer  # noqa: PLC0415

@@ -122,7 +122,10 @@ PREDICT_LABELS = {
     "ttft_p90_s": ("time to first token under load, p90, ms", 1e3),
     "ttft_p99_s": ("time to first token under load, p99, ms", 1e3),
     "note": ("note", None),
+    "band_regime": ("P10-P90 bands: calibration residuals of the regime", None),
+    "engine": ("serving engine (calibration)", None),
 }
+BAND_FIELDS = ("output_tok_s_per_gpu", "total_tok_s_per_gpu", "tpot_s", "ttft_s")
 
 
 def predict_table(m, model: str, hardware: str, precision: str) -> Table:
@@ -141,8 +144,16 @@ def predict_table(m, model: str, hardware: str, precision: str) -> Table:
     t.add_column("", justify="right")
     pools = ("prefill_tp", "prefill_ep", "prefill_replicas", "decode_tp", "decode_ep", "decode_replicas",
              "kv_transfer_s")
-    for k, v in m.to_dict().items():
+    d = m.to_dict()
+    bands = {f"{b}_{q}" for b in BAND_FIELDS for q in ("p10", "p90")}
+    for k, v in d.items():
         if k in ("hardware", "model", "precision", "tp", "pp", "ep", "concurrency") or v in ("", None):
+            continue
+        if k in bands:
+            if k.endswith("_p10") and d.get(k[:-4] + "_p90") not in ("", None):
+                label, scale = PREDICT_LABELS[k[:-4]]
+                lo, hi = (x * scale if scale is not None else x for x in (v, d[k[:-4] + "_p90"]))
+                t.add_row(f"{label}, P10-P90 band", f"{fmt(lo)} - {fmt(hi)}")
             continue
         if m.serving == "aggregated" and k in pools:
             continue                    # one pool: its layout is in the title

@@ -337,7 +337,8 @@ def _bands(allocs, problem: Problem, cost_total: float, out_tok: float) -> dict:
     g10 = g90 = c10 = c90 = 0.0
     for a in allocs:
         kind = "interactivity" if sla.get(a["workload"]) else "max_throughput"
-        q = bands_for(calib, family[a["hardware"]], problem.engine or calib.default_engine, kind).get("throughput")
+        fam = family[a["hardware"]]
+        q = bands_for(calib, fam, calib.engine_for(problem.engine, fam), kind).get("throughput")
         lo, hi = (np.exp(q[0]), np.exp(q[1])) if q else (np.nan, np.nan)
         a["gpus_p10"], a["gpus_p90"] = a["gpus"] * lo, a["gpus"] * hi
         g10, g90 = g10 + a["gpus_p10"], g90 + a["gpus_p90"]

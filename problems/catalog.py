@@ -195,6 +195,15 @@ def model_catalog() -> dict[str, ModelSpec]:
     return {m.id: m for m in f.models}
 
 
+@functools.cache
+def engine_families() -> dict[str, frozenset]:
+    """Per serving engine (vllm, sglang, trtllm), the hardware families it runs any precision on
+    (the ``support`` tables of engines.yaml, each with its source there)."""
+    engines = _read("engines.yaml")["engines"]
+    return {name: frozenset(f for fams in e.get("support", {}).values() for f in fams)
+            for name, e in engines.items()}
+
+
 def suggest(name: str, choices) -> str:
     """A 'did you mean' hint for an unknown name, or a list of the valid ones."""
     choices = sorted(choices)
