@@ -44,14 +44,17 @@ SYSTEM_TO_HARDWARE = {
     "a100_pcie": None, "h100_pcie": None, "a30": None, "l4": None, "b60": None,
 }
 # Hugging Face repo (owner dropped, lower case, quantisation suffix dropped) -> catalog model id.
-# Kimi-K2.5, DeepSeek-V3.1, MiniMax, GLM-5 and Qwen3.5 are different checkpoints or architectures
-# from anything in the catalog, so they are left out rather than approximated.
+# Kimi-K2.5 (its NVFP4 rows; the INT4 weight-only ones have no catalog precision) and
+# MiniMax-M2.5 have catalog entries; DeepSeek-V3.1, GLM-5 (sparse attention) and Qwen3.5 (linear
+# attention layers) are different checkpoints or architectures from anything in the catalog, so
+# they are left out rather than approximated.
 MODEL_TO_ID = {
     "deepseek-r1": "deepseek-r1", "deepseek-v3": "deepseek-v3", "gpt-oss-120b": "gpt-oss-120b",
     "gpt-oss-20b": "gpt-oss-20b", "llama-3.1-70b": "llama-3.1-70b", "llama-3.1-8b": "llama-3.1-8b",
     "meta-llama-3.1-8b": "llama-3.1-8b", "meta-llama-3.1-70b": "llama-3.1-70b",
     "llama-3.3-70b": "llama-3.3-70b", "qwen3-32b": "qwen3-32b", "qwen3-8b": "qwen3-8b",
     "qwen3-30b-a3b": "qwen3-30b-a3b", "qwen3-235b-a22b": "qwen3-235b-a22b",
+    "kimi-k2.5": "kimi-k2.5", "minimax-m2.5": "minimax-m2.5",
 }
 _MODEL_SUFFIX = re.compile(r"(-instruct|-fp8|-nvfp4|-static-pertensor)+$")
 # GEMM quantisation mode -> catalog precision. An empty mode is the unquantised checkpoint

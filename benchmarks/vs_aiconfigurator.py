@@ -54,6 +54,7 @@ MODEL_PATH = {
     "qwen3-8b": "Qwen/Qwen3-8B", "qwen3-32b": "Qwen/Qwen3-32B", "qwen3-30b-a3b": "Qwen/Qwen3-30B-A3B",
     "qwen3-235b-a22b": "Qwen/Qwen3-235B-A22B", "mixtral-8x7b": "mistralai/Mixtral-8x7B-v0.1",
     "mixtral-8x22b": "mistralai/Mixtral-8x22B-v0.1", "kimi-k2": "moonshotai/Kimi-K2-Instruct",
+    "kimi-k2.5": "moonshotai/Kimi-K2.5", "minimax-m2.5": "MiniMaxAI/MiniMax-M2.5",
 }
 HARDWARE_SYSTEM = {"h100-sxm": "h100_sxm", "h200-sxm": "h200_sxm", "b200": "b200_sxm", "b300": "b300_sxm",
                    "gb200-nvl72": "gb200", "gb300-nvl72": "gb300", "a100-sxm-80gb": "a100_sxm",

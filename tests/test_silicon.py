@@ -50,8 +50,11 @@ def test_copy_keeps_every_row_of_the_wheel_sample():
 def test_every_row_is_mapped_or_counted(loaded):
     rows, excluded = loaded
     assert len(rows) + sum(excluded.values()) == 5221
-    assert excluded["model not in the catalog (MiniMaxAI/MiniMax-M2.5)"] == 523
-    assert excluded["model not in the catalog (moonshotai/Kimi-K2.5)"] == 241
+    assert excluded["model not in the catalog (Qwen/Qwen3.5-397B-A17B)"] == 351
+    # Kimi-K2.5's INT4 weight-only rows have no catalog precision; its NVFP4 rows are mapped
+    assert excluded["precision not in the catalog (int4_wo)"] == 90
+    assert sum(r.model == "kimi-k2.5" for r in rows) == 241 - 90
+    assert sum(r.model == "minimax-m2.5" for r in rows) == 523
     assert sum(r.mode == "aggregated" for r in rows) > 2000
 
 
@@ -81,7 +84,8 @@ def test_latencies_are_seconds(loaded):
     ("deepseek-ai/DeepSeek-R1", "deepseek-r1"), ("nvidia/DeepSeek-R1-NVFP4", "deepseek-r1"),
     ("meta-llama/Llama-3.1-8B-Instruct", "llama-3.1-8b"), ("nvidia/Llama-3.1-8B-Instruct-FP8", "llama-3.1-8b"),
     ("Qwen/Qwen3-235B-A22B-FP8", "qwen3-235b-a22b"), ("openai/gpt-oss-120b", "gpt-oss-120b"),
-    ("moonshotai/Kimi-K2.5", None), ("nvidia/DeepSeek-V3.1-NVFP4", None), ("Qwen/Qwen3.5-397B-A17B", None),
+    ("moonshotai/Kimi-K2.5", "kimi-k2.5"), ("MiniMaxAI/MiniMax-M2.5", "minimax-m2.5"),
+    ("nvidia/DeepSeek-V3.1-NVFP4", None), ("Qwen/Qwen3.5-397B-A17B", None),
 ])
 def test_model_names_map_to_catalog_ids(path, expected):
     assert map_model(path) == expected
