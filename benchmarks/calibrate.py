@@ -30,6 +30,7 @@ from kernels import default_calibration, load_calibration  # noqa: E402
 from kernels.calibration import FAMILY_GROUPS, bands, load_rows, save  # noqa: E402
 from kernels.calibration_fit import (NEAREST_MEASURED, PARAM_NAMES, FastRows, fit,  # noqa: E402
                                      measured_tables, residuals, silicon_rows, to_vector)
+from kernels.priors import hardware_ratios  # noqa: E402
 from kernels.tables import engine_name  # noqa: E402
 from problems import get_hardware  # noqa: E402
 
@@ -115,13 +116,18 @@ def fit_rows(rows, base, silicon_weight, max_nfev, fallback=None):
     return fit(fr, base, w, wt, max_nfev=max_nfev, fallback=fallback)
 
 
-def holdout(rows, base, silicon_weight, max_nfev) -> str:
+def holdout(rows, base, silicon_weight, max_nfev, fold: str | None = None) -> str:
     """Refit without each hardware type (and without both AMD types, an unseen vendor), and without
     each engine; predict the held-out rows. A group or engine left without rows takes the
     fallback (geometric mean of the fitted groups; the default engine's values)."""
     hws = sorted({r.hardware for r in rows})
     folds = [("hardware", [h]) for h in hws] + [("hardware", ["mi300x", "mi325x"])]
     folds += [("engine", [e]) for e in ("trtllm", "vllm", "sglang")]
+    if fold is not None:
+        # one fold: a hardware id, an engine, or "amd" (every AMD GPU, an unseen vendor)
+        amd = [h for h in hws if base.group_of(get_hardware(h).family) == "amd"]
+        folds = [("hardware", amd)] if fold == "amd" else [
+            f for f in folds if f[1] == [fold]] or [("hardware", [fold])]
     lines = ["| held out | row kind | n | median, in-sample | median, held out | p90, held out | "
              "TPOT median, held out |", "|---|---|---|---|---|---|---|"]
     full = {id(r["row"]): r for r in records(FastRows(rows, base), base)}
@@ -159,6 +165,8 @@ def main(argv=None) -> int:
     ap.add_argument("--calibration", help="evaluate this calibration JSON instead of the shipped one")
     ap.add_argument("--holdout", action="store_true",
                     help="leave-one-hardware-out and leave-one-engine-out refits")
+    ap.add_argument("--fold", default=None,
+                    help="with --holdout: run one fold only (a hardware id, an engine, or 'amd')")
     ap.add_argument("--max-nfev", type=int, default=400, help="least-squares evaluations per fit")
     ap.add_argument("--silicon-max", type=int, default=None,
                     help="deterministic subsample of the silicon rows (by id hash); default all")
@@ -177,6 +185,12 @@ def main(argv=None) -> int:
             m = measured_tables(a.measured)
             calib = replace(calib, measured=m.pop("tables"), nearest=dict(NEAREST_MEASURED),
                             meta={**calib.meta, "measured_source": m})
+        # hardware without tables: its borrowed curves scaled by published microbenchmark ratios
+        calib = replace(calib, hw_priors=hardware_ratios(dict(calib.nearest)))
+        for h, r in sorted(calib.hw_priors.items()):
+            print(f"  {h}: curves of {r['reference']} x compute {r['compute']:.3f}, bandwidth "
+                  f"{r['bandwidth']:.3f}, all-reduce {r['comm']:.3f}"
+                  + (f" ({', '.join(r['assumed'])} from the other GPUs' mean)" if r["assumed"] else ""))
         print(f"measured kernel tables for {len(calib.measured)} hardware types"
               + (f" from {a.measured}" if Path(a.measured).exists() else " (shipped)"))
     print(f"calibration.csv: {len(rows)} rows used; excluded {sum(excluded.values())}: "
@@ -184,7 +198,7 @@ def main(argv=None) -> int:
     print(f"silicon sample: {len(srows)} aggregated rows used; excluded {sum(s_excl.values())}")
     if a.holdout:
         t0 = time.perf_counter()
-        print(holdout(allrows, calib, a.silicon_weight, a.max_nfev))
+        print(holdout(allrows, calib, a.silicon_weight, a.max_nfev, a.fold))
         print(f"holdout: {time.perf_counter() - t0:.0f} s")
         return 0
     if a.fit:

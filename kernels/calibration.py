@@ -131,7 +131,7 @@ def load_rows(path) -> tuple[list[CalRow], dict[str, int]]:
                 tp=int(float(r["tp"])) if r["tp"] else None, ep=int(float(r["ep"])) if r["ep"] else None,
                 concurrency=int(conc) if conc else None, tok_s_user=user,
                 tpot_ms=_num(r["tpot_ms"]), ttft_ms=_num(r["ttft_ms"]), speculative=spec,
-                source=r["source"][:80], engine=engine_of(fw), row_id=f"calibration.csv:{i}"))
+                source=r["source"][:80], engine=engine_of(fw), row_id=f"{Path(path).name}:{i}"))
     return rows, excluded
 
 
@@ -257,6 +257,7 @@ def save(calib: Calibration, path, *, fitted_on: str, table, excluded, n_rows, d
         "family_to_group": calib.family_to_group,
         "measured": {**calib.meta.get("measured_source", {}), "tables": calib.measured},
         "nearest": calib.nearest,
+        "hardware_priors": calib.hw_priors,
         "bands": band_table,
         "residuals": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in t.items()} for t in table],
     }

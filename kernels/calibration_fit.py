@@ -55,7 +55,7 @@ PARAMS = (
     [("groups", g, "compute_factor", 0.2, 2.0, 1.0) for g in FAMILY_GROUPS]
     + [("groups", g, "bandwidth_factor", 0.2, 1.5, 1.0) for g in FAMILY_GROUPS]
     + [("groups", g, "kv_factor", 0.3, 2.0, 1.0) for g in FAMILY_GROUPS if g not in UNMEASURED_GROUPS]
-    + [("groups", g, "overhead_s_per_layer", 0.0, 2e-4, 3e-5) for g in FAMILY_GROUPS]
+    + [("groups", g, "overhead_s_per_layer", 0.0, 5e-4, 3e-5) for g in FAMILY_GROUPS]
     + [("global", None, "attn_factor", 0.2, 2.0, 1.0),
        ("global", None, "moe_efficiency", 0.05, 1.0, 0.5),
        ("global", None, "eff_weight_only", 0.05, 1.0, 0.6),
@@ -65,6 +65,11 @@ PARAMS = (
     + [("engines", e, "overhead_s_per_seq", 0.0, 2e-4, 1e-5) for e in ENGINES]
 )
 PRIOR_SIGMA = 0.3  # spread of the log-normal prior of the factors on measured efficiencies
+# groups without tables of their own: their hardware's curves are borrowed and scaled by published
+# microbenchmark ratios (kernels/priors.py, hardware); the group's compute and bandwidth factors are
+# what the engines lose on top (software) and few rows inform them, so their log-normal prior at 1
+# is tighter: one sigma = 15% (a factor of 0.43 would be 5.6 sigma away)
+BORROWED_PRIOR_SIGMA = 0.15
 F_SCALE = 0.3  # soft-L1 scale in log ratio: residuals beyond ~30% count linearly, not squared
 GROUP_KEYS = tuple(dict.fromkeys(p[2] for p in PARAMS if p[0] == "groups"))
 PARAM_NAMES = tuple(f"{g}.{k}" if g else k for _, g, k, *_ in PARAMS)
@@ -356,15 +361,18 @@ def fit(fr: FastRows, base: Calibration, weights: np.ndarray, tpot_weights: np.n
     # is what the engine reaches): log(factor) / PRIOR_SIGMA joins the residuals, so the data move
     # a factor only as far as they consistently ask (without it, compute and KV factors of one
     # group trade against each other to unphysical values)
-    # (AMD borrows another vendor's tables: its factors carry no prior)
-    is_factor = np.array([p[2].endswith("_factor") and p[1] not in UNMEASURED_GROUPS for p in PARAMS])[free]
+    # (groups that borrow another GPU's tables, scaled by measured hardware ratios, keep their
+    # factors nearer 1: BORROWED_PRIOR_SIGMA)
+    is_factor = np.array([p[2].endswith("_factor") for p in PARAMS])[free]
+    sigma = np.array([BORROWED_PRIOR_SIGMA if p[1] in UNMEASURED_GROUPS else PRIOR_SIGMA
+                      for p in PARAMS])[free][is_factor]
 
     def resid(z):
         x = full(z)
         lt, lp, _ = residuals(fr, from_vector(x, base, fallback))
         lt = np.clip(lt, -3.0, 3.0)
         lp = np.clip(np.nan_to_num(lp, nan=0.0), -3.0, 3.0)
-        return np.r_[sw * lt, stw * lp, np.log(x[free][is_factor]) / PRIOR_SIGMA]
+        return np.r_[sw * lt, stw * lp, np.log(x[free][is_factor]) / sigma]
 
     z0 = (x0[free] - lo[free]) / scale[free]
     sol = least_squares(resid, z0, bounds=(0.0, 1.0), loss="soft_l1", f_scale=F_SCALE,

@@ -236,6 +236,9 @@ def candidates(hardware: str, model: str, precision: str, tp: int | None = None,
         raise PredictError(f"pp must be one of {', '.join(map(str, PP_DEGREES))} (pipeline stages), got {pp}")
     pps = [pp] if pp is not None else [1]
     hw_spec = get_hardware(hardware)
+    borrowed = borrowed_note(hardware, hw_spec.family, calib)
+    if borrowed:
+        engine_note = "; ".join(x for x in (engine_note, borrowed) if x)
     tps = [tp] if tp is not None else [t for t in SEARCH_TPS if t <= hw_spec.scaleup_domain_gpus
                                        or (hw_spec.scaleout_gb_s_per_gpu and t <= 16)]
     if ep is None:
@@ -275,6 +278,20 @@ def candidates(hardware: str, model: str, precision: str, tp: int | None = None,
             "interactivity" if min_output_tok_s_per_user is not None else "max_throughput")
     return Candidates(space=space, tps=tps, mode=mode, concurrency=concurrency,
                       min_tok_s_user=min_output_tok_s_per_user, engine=engine, note=engine_note, pps=pps)
+
+
+def borrowed_note(hardware: str, family: str, calib: Calibration) -> str:
+    """What a prediction for hardware without kernel tables of its own rests on ('' if measured)."""
+    src = calib.tables_of(hardware, family)
+    if src is None or src == hardware:
+        return ""
+    hp = calib.hw_priors.get(hardware)
+    group = calib.group_of(family)
+    how = (f", scaled by published microbenchmark ratios to it (GEMM x{hp['compute']:.2f}, HBM "
+           f"x{hp['bandwidth']:.2f}, all-reduce x{hp['comm']:.2f}; kernels/data/amd_microbenchmarks.csv)"
+           if hp else "")
+    return (f"no kernel tables for {hardware}: curves borrowed from {src}{how} and the {group} "
+            f"group's fitted factors")
 
 
 def choose(c: Candidates, res: dict, metric: str):

@@ -86,7 +86,9 @@ class Calibration:
     KV sizing policy, batch limit per serving engine). Efficiencies per operator class come from
     measured kernel tables (``measured``: per hardware and engine, derived from aiconfigurator's
     per-operator latency tables) times the group's fitted factors; hardware without tables takes
-    the tables of the measured hardware named in ``nearest``.
+    the tables of the measured hardware named in ``nearest``, scaled by its published
+    microbenchmark ratios to that hardware (``hw_priors``: compute, bandwidth, all-reduce; see
+    :mod:`kernels.priors`) before the group's fitted factors.
     """
 
     groups: dict
@@ -97,6 +99,7 @@ class Calibration:
     default_engine: str = "trtllm"
     measured: dict = field(default_factory=dict)
     nearest: dict = field(default_factory=dict)
+    hw_priors: dict = field(default_factory=dict)
 
     def engine_for(self, engine: str | None, family: str = "") -> str:
         """The calibrated engine a prediction uses: ``engine`` when given, else the default
@@ -136,14 +139,22 @@ class Calibration:
         t = self.measured[src]
         p = t.get(e) or t.get(self.default_engine) or next(iter(t.values()))
         fc, fb = c.get("compute_factor", 1.0), c.get("bandwidth_factor", 1.0)
+        fcomm = 1.0
+        hp = self.hw_priors.get(hw_id) if src != hw_id else None
+        if hp:
+            # borrowed curves: the hardware ratios measured by published microbenchmarks (same
+            # method on both GPUs) carry the silicon difference; the group factors the software's
+            fc, fb, fcomm = fc * hp["compute"], fb * hp["bandwidth"], hp["comm"]
         c.update(eff_c16=min(1.0, p["eff_c16"] * fc), eff_c8=min(1.0, p["eff_c8"] * fc),
                  eff_c4=min(1.0, p["eff_c4"] * fc), eff_b=min(1.0, p["eff_b"] * fb),
                  eff_kv=min(1.0, p["eff_kv"] * fb * c.get("kv_factor", 1.0)),
                  eff_kv16=min(1.0, p.get("eff_kv16", p["eff_kv"]) * fb * c.get("kv_factor", 1.0)),
                  eff_attn=min(1.0, p["eff_attn"] * fc * c.get("attn_factor", 1.0)),
                  kv_half_bytes=p["kv_half_bytes"],
-                 comm_efficiency=min(1.0, p["comm_efficiency"] * c.get("comm_factor", 1.0)),
-                 collective_latency_s=p["collective_latency_s"], tables=src)
+                 comm_efficiency=min(1.0, p["comm_efficiency"] * c.get("comm_factor", 1.0) * fcomm),
+                 collective_latency_s=p["collective_latency_s"], tables=src,
+                 borrowed=(dict(tables=src, **{k: hp[k] for k in ("compute", "bandwidth", "comm")})
+                           if hp else ({"tables": src} if src != hw_id else None)))
         return c
 
     def group_of(self, family: str) -> str:
@@ -162,10 +173,12 @@ def load_calibration(path=None) -> Calibration:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     d = json.loads(text)
-    own = ("groups", "global", "family_to_group", "engines", "default_engine", "measured", "nearest")
+    own = ("groups", "global", "family_to_group", "engines", "default_engine", "measured", "nearest",
+           "hardware_priors")
     return Calibration(groups=d["groups"], global_=d["global"], family_to_group=d["family_to_group"],
                        engines=d.get("engines", {}), default_engine=d.get("default_engine", "trtllm"),
                        measured=d.get("measured", {}).get("tables", {}), nearest=d.get("nearest", {}),
+                       hw_priors=d.get("hardware_priors", {}),
                        meta={**{k: v for k, v in d.items() if k not in own},
                              "measured_source": {k: v for k, v in d.get("measured", {}).items() if k != "tables"}})
 

@@ -261,7 +261,7 @@ def save_calibration(calib: Calibration, path, option: str | None = None) -> Non
 
     d = {k: v for k, v in calib.meta.items() if k != "measured_source"}
     d.update(groups=calib.groups, family_to_group=calib.family_to_group, engines=calib.engines,
-             default_engine=calib.default_engine, nearest=calib.nearest,
+             default_engine=calib.default_engine, nearest=calib.nearest, hardware_priors=calib.hw_priors,
              measured={**calib.meta.get("measured_source", {}), "tables": calib.measured})
     d["global"] = calib.global_
     write_text(path, json.dumps(d, indent=1, default=str) + "\n", option)
@@ -276,7 +276,18 @@ def calibration_info(problem) -> dict:
         # each hardware type is evaluated with the default engine that runs on it
         fams = {h.spec().family for h in getattr(problem, "hardware", ())}
         engine = ", ".join(sorted({c.engine_for(None, f) for f in fams})) or c.default_engine
+    # hardware without kernel tables of its own: whose curves it borrows, and the measured
+    # hardware ratios (kernels/priors.py) that scale them
+    borrowed = {}
+    for h in getattr(problem, "hardware", ()) or ():
+        try:
+            spec = h.spec()
+            b = c.for_hardware(h.id, spec.family).get("borrowed")
+        except (AttributeError, ValueError):
+            continue
+        if b:
+            borrowed[h.key] = b
     return dict(file=path or "shipped", engine=engine,
                 fitted=c.meta.get("fitted"),
                 data=c.meta.get("measurements") or c.meta.get("data"),
-                refitted_groups=c.meta.get("refitted_groups"))
+                refitted_groups=c.meta.get("refitted_groups"), borrowed=borrowed or None)
