@@ -69,6 +69,15 @@ CTX_FLOPS = tuple(10.0 ** e for e in range(8, 15))
 CTX_FIT_MIN_FLOPS = 1e9
 GEN_BYTES = tuple(10.0 ** e for e in range(4, 11))
 GEN_FIT_MIN_BYTES = 1e6
+# the GQA head layouts of the catalog's models on one GPU: query heads per KV head, head_dim, and
+# KV heads (8 KV heads at TP1 down to 1 from TP8 on)
+GQA_RATIO = (4, 16)
+GQA_HEAD_DIM = 128
+GQA_MAX_KV_HEADS = 8
+# MLA latent per cached token (kv_lora_rank 512 + rope 64, DeepSeek-V3 and Kimi K2) and the absorbed
+# decode kernel's FLOPs per head per cached token: scores over 576 dims, values over 512
+MLA_KV_VALUES = 512 + 64
+MLA_FLOPS_PER_HEAD_TOKEN = 2.0 * (2 * 512 + 64)
 MOE_TPE = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 COMM_BYTES = tuple(10.0 ** e for e in range(3, 10))
 
@@ -279,6 +288,16 @@ def context_attention(tb, system, hw, fw) -> dict:
 
 
 def generation_attention(tb, system, hw, fw) -> dict:
+    """Decode attention of GQA models: KV bytes/s over HBM bandwidth against KV bytes per kernel.
+
+    Only the head layouts the catalog's GQA models run on one GPU (``gqa_shapes``): fewer KV heads
+    than query heads (GQA_RATIO query heads per KV head), head_dim 128, at most 8 KV heads. The
+    tables also hold MHA and odd layouts (q = kv heads, head_dim 64-512) whose kernels reach other
+    bandwidth fractions (an MHA kernel re-reads no KV across heads; FP8 KV MHA on Hopper runs ~25%
+    below GQA): mixing them biased the curve for the models that use it. ``check`` is the fit's
+    error on the rows of one served shape (8 query heads over 1 KV head: a 64-query-head, 8-KV-head
+    model at TP8), to show the curve is the bandwidth such a model gets.
+    """
     ver = tb.pick(system, "attention", fw, "generation_attention_perf.parquet")
     if ver is None:
         return {}
@@ -286,8 +305,12 @@ def generation_attention(tb, system, hw, fw) -> dict:
                 ["batch_size", "isl", "step", "num_heads", "num_key_value_heads", "head_dim", "window_size",
                  "kv_cache_dtype", "latency"])
     pk, out = peaks(hw), {}
+    qh_all, kvh_all = d["num_heads"].astype(float), d["num_key_value_heads"].astype(float)
+    ratio = qh_all / np.maximum(kvh_all, 1.0)
+    gqa = ((kvh_all < qh_all) & (ratio >= GQA_RATIO[0]) & (ratio <= GQA_RATIO[1])
+           & (d["head_dim"] == GQA_HEAD_DIM) & (kvh_all <= GQA_MAX_KV_HEADS))
     for dtype in ("bfloat16", "fp8"):
-        sel = (d["kv_cache_dtype"] == dtype) & (d["window_size"] == 0)
+        sel = (d["kv_cache_dtype"] == dtype) & (d["window_size"] == 0) & gqa
         if sel.sum() < 50:
             continue
         b, qh, kvh, hd = (d[c][sel].astype(float) for c in ("batch_size", "num_heads", "num_key_value_heads",
@@ -298,9 +321,47 @@ def generation_attention(tb, system, hw, fw) -> dict:
         bw = pk["hbm_tb_s"] * 1e12
         es = binned(nbytes, nbytes / t / bw, GEN_BYTES)
         f = nbytes >= GEN_FIT_MIN_BYTES
-        out[dtype] = {"v": ver, "eff": es,
-                      "roofline": fit_roofline(t[f], nbytes[f] * 0, nbytes[f], 1.0, bw, compute=False),
+        roof = fit_roofline(t[f], nbytes[f] * 0, nbytes[f], 1.0, bw, compute=False)
+        shape = f & (qh == 8) & (kvh == 1)
+        check = (_err(roof[0] * 1e-6 + nbytes[shape] / (roof[2] * bw), t[shape]) if shape.sum() >= 10
+                 else None)
+        out[dtype] = {"v": ver, "eff": es, "roofline": roof,
                       "roofline_per_item": fit_roofline_per_item(t[f], nbytes[f], (b * qh)[f], bw),
+                      "saturating": fit_saturating(GEN_BYTES, es), "check": check}
+    return out
+
+
+def generation_mla(tb, system, hw, fw) -> dict:
+    """Decode attention of MLA models (DeepSeek-V3/R1, Kimi K2): the absorbed-latent kernel
+    (TensorRT-LLM MLA generation, FlashMLA / FlashAttention MLA in SGLang).
+
+    Each cached token is one latent vector of MLA_KV_VALUES = kv_lora_rank + rope dims (512 + 64)
+    shared by every query head, so a kernel reads batch * kv_len * 576 * dtype bytes and computes,
+    per head and cached token, scores over 576 dims and values over 512: 2 * (2 * 512 + 64) FLOPs.
+    With 128 heads on one GPU that is ~240 FLOP per BF16 KV byte, above the H100/H200 BF16 ridge
+    (~200-300 FLOP/B): unlike GQA decode the kernel turns compute-bound, so the curve is the full
+    roofline (compute over the BF16 dense peak, KV bytes over HBM bandwidth). Tables with the
+    plain kernel only (``generation_mla_perf``; the module tables include the projections).
+    """
+    ver = tb.pick(system, "mla", fw, "generation_mla_perf.parquet")
+    if ver is None:
+        return {}
+    d = tb.read(system, "mla", fw, ver, "generation_mla_perf.parquet",
+                ["batch_size", "isl", "step", "num_heads", "kv_cache_dtype", "latency"])
+    pk, out = peaks(hw), {}
+    for dtype in ("bfloat16", "fp8"):
+        sel = d["kv_cache_dtype"] == dtype
+        if sel.sum() < 50:
+            continue
+        b, h = d["batch_size"][sel].astype(float), d["num_heads"][sel].astype(float)
+        kv_len = (d["isl"][sel] + d["step"][sel]).astype(float)
+        t = d["latency"][sel].astype(float) * 1e-3
+        nbytes = b * kv_len * MLA_KV_VALUES * DTYPE_BYTES[dtype]
+        flops = b * h * kv_len * MLA_FLOPS_PER_HEAD_TOKEN
+        peak, bw = pk["bf16"] * 1e12, pk["hbm_tb_s"] * 1e12
+        es = binned(nbytes, nbytes / t / bw, GEN_BYTES)
+        f = nbytes >= GEN_FIT_MIN_BYTES
+        out[dtype] = {"v": ver, "eff": es, "roofline": fit_roofline(t[f], flops[f], nbytes[f], peak, bw),
                       "saturating": fit_saturating(GEN_BYTES, es)}
     return out
 
@@ -406,8 +467,14 @@ DEFINITIONS = {
             "m < 2^27, l >= 2^27, min(N, K) >= 512; points at gemm_m",
     "context_attention": "flops 2 * batch * heads * isl^2 * head_dim (causal), full attention only; "
                          f"points at ctx_flops; roofline fitted on kernels >= {CTX_FIT_MIN_FLOPS:.0e} FLOPs",
-    "generation_attention": "bytes batch * kv_len * 2 * kv_heads * head_dim * kv dtype bytes, full attention "
-                            f"only; points at gen_kv_bytes; roofline fitted on kernels >= {GEN_FIT_MIN_BYTES:.0e} B",
+    "generation_attention": "GQA layouts only (kv_heads < q_heads, q/kv in "
+                            f"{GQA_RATIO[0]}-{GQA_RATIO[1]}, head_dim {GQA_HEAD_DIM}, kv_heads <= {GQA_MAX_KV_HEADS}); "
+                            "bytes batch * kv_len * 2 * kv_heads * head_dim * kv dtype bytes, full attention "
+                            f"only; points at gen_kv_bytes; roofline fitted on kernels >= {GEN_FIT_MIN_BYTES:.0e} B; "
+                            "check: [err_median, err_p90] of the roofline on the 8-query-head, 1-KV-head rows",
+    "generation_mla": "MLA decode kernel (absorbed latent): bytes batch * kv_len * 576 * kv dtype bytes, flops "
+                      "batch * heads * kv_len * 2 * (2 * 512 + 64) over the BF16 dense peak; points at "
+                      f"gen_kv_bytes; roofline fitted on kernels >= {GEN_FIT_MIN_BYTES:.0e} B",
     "moe": "balanced routing, gated experts; per GPU flops 2 * 3 * hidden * inter/moe_tp * tokens * topk / "
            "moe_ep; bytes: touched local experts' weights + token activations; x = tokens * topk / experts",
     "all_reduce": "the engine's custom all-reduce kernel (CUDA-graph variant where recorded); message bytes = "
@@ -430,13 +497,14 @@ def derive(wheel: Path) -> dict:
         "grids": {"gemm_m": list(GEMM_M), "ctx_flops": list(CTX_FLOPS), "gen_kv_bytes": list(GEN_BYTES),
                   "moe_tokens_per_expert": list(MOE_TPE), "comm_bytes": list(COMM_BYTES)},
         "peaks": {},
-        "gemm": {}, "context_attention": {}, "generation_attention": {}, "moe": {}, "all_reduce": {}, "nccl": {},
+        "gemm": {}, "context_attention": {}, "generation_attention": {}, "generation_mla": {}, "moe": {}, "all_reduce": {}, "nccl": {},
     }
     for system in systems:
         hw = SYSTEM_TO_HARDWARE[system]
         doc["peaks"][hw] = peaks(hw)
         for section, fn in (("gemm", gemm_curves), ("context_attention", context_attention),
-                            ("generation_attention", generation_attention), ("all_reduce", all_reduce),
+                            ("generation_attention", generation_attention), ("generation_mla", generation_mla),
+                            ("all_reduce", all_reduce),
                             ("moe", moe)):
             for fw in ENGINES:
                 r = fn(tb, system, hw, fw)

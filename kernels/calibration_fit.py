@@ -43,7 +43,8 @@ def _gather(space, idx) -> list:
 
 # calibration-dependent arguments of evaluate_config (refilled per parameter vector)
 CAL_ARGS = ("eff_c16", "eff_c8", "eff_c4", "eff_b", "ovh_layer", "ovh_seq", "lat", "comm_eff", "eff_wo",
-            "a2a_eff", "eff_moe", "eff_attn", "eff_kv", "eff_kv16", "kv_half")
+            "a2a_eff", "eff_moe", "eff_attn", "eff_kv", "eff_kv16", "kv_half", "eff_mla", "eff_mla16", "eff_mla_c",
+            "mla_half")
 
 # The fitted parameters: (layer, name, key, lower, upper, start). Factors multiply the measured
 # kernel efficiencies (1 = the isolated kernel's efficiency is reached end to end); efficiencies
@@ -83,6 +84,12 @@ NEAREST_MEASURED = {"mi300x": "h200-sxm", "mi325x": "h200-sxm", "mi355x": "b200"
                     "group:default": "h100-sxm"}
 
 
+# an MLA decode curve is used where its roofline fits the kernel times to this median error
+MLA_MAX_FIT_ERR = 0.3
+# hardware without an MLA decode curve: the GQA decode bandwidth and the prefill attention's compute
+MLA_FALLBACK = {"eff_mla": "eff_kv", "eff_mla16": "eff_kv16", "eff_mla_c": "eff_attn", "mla_half": "kv_half_bytes"}
+
+
 def measured_tables(path) -> dict:
     """Per (hardware, engine) efficiencies from the measured kernel curves.
 
@@ -95,6 +102,19 @@ def measured_tables(path) -> dict:
       measured), ``eff_kv16`` = e_b with BF16 KV (FP8 where BF16 was not measured);
       ``kv_half_bytes`` = t0 * e_b * bw, the KV bytes per kernel at which the fixed cost equals the
       transfer -- the same curve written as a bandwidth fraction saturating in work per kernel.
+      A fit with e_b > 1 (more than HBM bandwidth: the kernel did not read the KV the shape
+      implies, as in A100's TensorRT-LLM 1.0.0 GQA rows) is not used.
+    * MLA decode attention (its own kernel: absorbed latent, compute and bandwidth roofline):
+      ``eff_mla`` / ``eff_mla16`` = e_b with FP8 / BF16 KV, ``eff_mla_c`` = e_c of the BF16-KV
+      kernel over the BF16 peak (the absorbed MLA math in BF16 MMAs; on Hopper the FP8-KV fit's
+      e_c is within 10% of it, on Blackwell TensorRT-LLM's FP8-KV kernel runs FP8 MMAs at ~1.0
+      of the BF16 peak, which the end-to-end DeepSeek rows do not reach), ``mla_half`` =
+      t0 * e_b * bw of the FP8-KV kernel. An engine whose FP8-KV
+      MLA kernel takes longer per cached token than its BF16-KV one (e_b8 < e_b16 / 2: SGLang's
+      FlashAttention MLA on Hopper, ~0.07 of HBM bandwidth) runs BF16 KV (its default
+      ``kv_cache_dtype=auto``), so the FP8 KV bytes are read at the BF16 time: e_b16 / 2. Fits
+      whose median error exceeds MLA_MAX_FIT_ERR are not used; hardware without an MLA curve
+      uses its GQA decode and prefill attention values (the model before MLA curves existed).
     * Prefill (context) attention: ``eff_attn`` = e_c over the BF16 peak.
     * The engine's custom all-reduce at the largest GPU count measured: ``t = alpha + bytes/beta``
       -> ``collective_latency_s`` = alpha, ``comm_efficiency`` = beta * 2(n-1)/n / scale-up bw
@@ -117,6 +137,7 @@ def measured_tables(path) -> dict:
             r8 = r8 or r16
             ga = d["generation_attention"].get(hw, {}).get(eng, {})
             g8, g16 = ((ga.get(dt) or {}).get("roofline") for dt in ("fp8", "bfloat16"))
+            g8, g16 = (g if g and g[2] and g[2] <= 1.0 else None for g in (g8, g16))
             g = g8 or g16
             g16 = g16 or g8
             ca = (d["context_attention"].get(hw, {}).get(eng, {}).get("bfloat16") or {}).get("roofline")
@@ -131,6 +152,14 @@ def measured_tables(path) -> dict:
                 row["eff_kv16"] = g16[2]
             if ca and ca[1]:
                 row["eff_attn"] = ca[1]
+            ml = d.get("generation_mla", {}).get(hw, {}).get(eng, {})
+            m8, m16 = ((ml.get(dt) or {}).get("roofline") for dt in ("fp8", "bfloat16"))
+            m8, m16 = (m if m and m[1] and m[2] and m[3] <= MLA_MAX_FIT_ERR else None for m in (m8, m16))
+            if m8 and m16 and m8[2] < 0.5 * m16[2]:
+                m8 = [m16[0], m16[1], 0.5 * m16[2]]
+            if m8 or m16:
+                a, b = m8 or m16, m16 or m8
+                row.update(eff_mla=a[2], eff_mla16=b[2], eff_mla_c=b[1], mla_half=a[0] * 1e-6 * a[2] * bw)
             if ns and su > 0:
                 n = ns[-1]
                 a_us, beta = ar[str(n)]["alpha_beta"][:2]
@@ -140,11 +169,16 @@ def measured_tables(path) -> dict:
     # fill what one engine lacks from another engine of the same hardware (then drop incomplete)
     for hw, t in out.items():
         for eng, row in t.items():
-            for k in ("eff_kv", "eff_kv16", "kv_half_bytes", "eff_attn", "collective_latency_s", "comm_efficiency"):
+            for k in ("eff_kv", "eff_kv16", "kv_half_bytes", "eff_attn", "collective_latency_s", "comm_efficiency",
+                      "eff_mla", "eff_mla16", "eff_mla_c", "mla_half"):
                 if k not in row:
                     vals = [r[k] for r in t.values() if k in r]
                     if vals:
                         row[k] = float(np.median(vals))
+        for row in t.values():
+            for k, alt in MLA_FALLBACK.items():
+                if k not in row and alt in row:
+                    row[k] = row[alt]
         out[hw] = {e: {k: round(float(v), 6) for k, v in r.items()} for e, r in t.items()
                    if all(k in r for k in PRIOR_KEYS)}
     meta = {k: d[k] for k in ("source", "version", "derived", "licence") if k in d}

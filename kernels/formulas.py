@@ -193,7 +193,7 @@ def step_time(tok_dec, tok_pf, ctx_dec, ctx_pf, batch, tp, dep,
               p_nonexpert, p_expert_one, n_moe_layers, n_experts, top_k, wb_ne, wb_e,
               attn_dec_flops, attn_pf_flops, n_full, n_win, window, kv_seq, kv_div,
               hidden, n_layers, link_bw, peak, peak_attn, hbm_bw, eff_c, eff_b, ovh_layer, ovh_seq, lat,
-              a2a_eff, draft, eff_moe, eff_attn, eff_kv, kv_half, p_vocab, eff_c16):
+              a2a_eff, draft, eff_moe, eff_attn, eff_kv, kv_half, p_vocab, eff_c16, eff_dec_c):
     """Seconds of one forward step of a replica carrying ``tok_dec`` decode tokens and, on
     average, ``tok_pf`` prefill tokens (chunked prefill shares steps with decode).
 
@@ -236,7 +236,7 @@ def step_time(tok_dec, tok_pf, ctx_dec, ctx_pf, batch, tp, dep,
     kv_layer = kv_read / n_layers
     kv_bw = eff_kv * saturating(kv_layer, kv_half) * hbm_bw
     t_attn_dec = roofline(attn_dec_flops * tok_dec * attn_ctx_tokens(ctx_dec, n_full, n_win, window) / tp,
-                          kv_read, eff_attn * peak_attn, kv_bw)
+                          kv_read, eff_dec_c * peak_attn, kv_bw)
     # MTP draft head: per draft token one more transformer layer (its attention over its own KV,
     # its dense GEMMs and its MoE layer) over the batch's B tokens, then the shared LM head over
     # them, run after the verification pass (which already carries B(1 + k) tokens above)
@@ -276,7 +276,8 @@ def evaluate_config(
         tdp_w, cost_usd_per_gpu_hour, elec_usd_per_kwh, power_factor, idle_frac,
         # calibration
         eff_c16, eff_c8, eff_c4, eff_b, ovh_layer, ovh_seq, lat, comm_eff, eff_wo, a2a_eff,
-        eff_moe, eff_attn, eff_kv, eff_kv16, kv_half, mem_of_free):
+        eff_moe, eff_attn, eff_kv, eff_kv16, kv_half, mem_of_free,
+        eff_mla, eff_mla16, eff_mla_c, mla_half):
     """All metrics of one configuration (or arrays of them). Returns a tuple in ``OUTPUTS`` order.
 
     A replica spans ``tp * pp`` GPUs: ``pp`` pipeline stages of ``n_layers / pp`` layers, each
@@ -299,7 +300,12 @@ def evaluate_config(
     kv_b = where(prec > 0.5, 1.0, 2.0)                                   # FP8 KV with fp8/fp4 weights
     # decode attention reads FP8 KV at the FP8 kernel's measured bandwidth fraction, BF16 KV at
     # the BF16 kernel's (they differ: FP8 KV is converted in the kernel)
-    eff_kv_read = where(prec > 0.5, eff_kv, eff_kv16)
+    # MLA models (one latent vector per cached token, shared by every head) run their own decode
+    # kernel: its measured bandwidth fractions, compute efficiency and fixed cost
+    mla = where(is_mla > 0.5, 1.0, 0.0)
+    eff_kv_read = where(mla > 0.5, where(prec > 0.5, eff_mla, eff_mla16), where(prec > 0.5, eff_kv, eff_kv16))
+    eff_dec_c = where(mla > 0.5, eff_mla_c, eff_attn)
+    kv_half_dec = where(mla > 0.5, mla_half, kv_half)
     peak = peak_flops(prec, peak_bf16, peak_fp8, peak_fp4, w4a8)
     # GEMM efficiency of the tensor format actually run: measured kernels differ by format (NVFP4
     # reaches a smaller fraction of its peak than FP8, FP8 than BF16); MXFP4 x MXFP8 runs the FP8
@@ -345,7 +351,7 @@ def evaluate_config(
                            p_nonexpert, p_expert_one, n_moe_layers, n_experts, top_k, wb_ne, wb_e,
                            attn_dec_flops, attn_pf_flops, n_full, n_win, window, kv_seq, kv_div,
                            hidden, n_layers, link, peak, peak_bf16, hbm_bw, eff_c, eff_b, ovh_layer, ovh_seq, lat, a2a_eff, draft,
-                           eff_moe, eff_attn, eff_kv_read, kv_half, p_vocab, eff_c16)
+                           eff_moe, eff_attn, eff_kv_read, kv_half_dec, p_vocab, eff_c16, eff_dec_c)
     t_send = pp_transfer_time((tok_dec + tok_pf) / pp, hidden, pp, pp_link, lat)
     step = t_loop + t_send
     busy = t_gpu + t_send

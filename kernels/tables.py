@@ -73,6 +73,7 @@ def engine_name(engine: str | None) -> str | None:
 
 # efficiencies a calibration resolves per hardware from measured kernel tables x fitted factors
 PRIOR_KEYS = ("eff_c16", "eff_c8", "eff_c4", "eff_b", "eff_kv", "eff_kv16", "kv_half_bytes", "eff_attn",
+              "eff_mla", "eff_mla16", "eff_mla_c", "mla_half",
               "comm_efficiency", "collective_latency_s")
 
 
@@ -151,6 +152,13 @@ class Calibration:
                  eff_kv16=min(1.0, p.get("eff_kv16", p["eff_kv"]) * fb * c.get("kv_factor", 1.0)),
                  eff_attn=min(1.0, p["eff_attn"] * fc * c.get("attn_factor", 1.0)),
                  kv_half_bytes=p["kv_half_bytes"],
+                 # MLA decode attention: its own kernel's curve (GQA decode / prefill values for
+                 # tables without one), under the same end-to-end factors as the GQA KV read
+                 eff_mla=min(1.0, p.get("eff_mla", p["eff_kv"]) * fb * c.get("kv_factor", 1.0)),
+                 eff_mla16=min(1.0, p.get("eff_mla16", p.get("eff_kv16", p["eff_kv"])) * fb
+                               * c.get("kv_factor", 1.0)),
+                 eff_mla_c=min(1.0, p.get("eff_mla_c", p["eff_attn"]) * fc * c.get("attn_factor", 1.0)),
+                 mla_half_bytes=p.get("mla_half", p["kv_half_bytes"]),
                  comm_efficiency=min(1.0, p["comm_efficiency"] * c.get("comm_factor", 1.0) * fcomm),
                  collective_latency_s=p["collective_latency_s"], tables=src,
                  borrowed=(dict(tables=src, **{k: hp[k] for k in ("compute", "bandwidth", "comm")})
@@ -254,6 +262,7 @@ def hardware_row(hw: HardwareSpec, calib: Calibration, *, pricing: str = "rent",
         eff_wo=c["eff_weight_only"], a2a_eff=c["a2a_efficiency"],
         eff_moe=c["moe_efficiency"], eff_attn=c["eff_attn"], eff_kv=c["eff_kv"],
         eff_kv16=c["eff_kv16"], kv_half=c["kv_half_bytes"],
+        eff_mla=c["eff_mla"], eff_mla16=c["eff_mla16"], eff_mla_c=c["eff_mla_c"], mla_half=c["mla_half_bytes"],
         mem_of_free=float(c.get("kv_of_free_memory", 0.0)),
     )
 
