@@ -292,7 +292,10 @@ def predict_disaggregated(hardware, model, precision, *, isl=1024, osl=1024, con
                                f"user on {hardware}; the best is {float(user.max()):.1f}")
         raise PredictError(f"{hardware} has no scale-out link figure: a disaggregated deployment of "
                            f"{model} wider than its {domain}-GPU scale-up domain cannot move the KV cache")
-    pi, di = np.unravel_index(int(np.argmax(val)), val.shape)
+    # ties (a prefill pool that caps the throughput of several decode layouts alike) go to the
+    # fastest decode per user, as a deployment at that throughput would be tuned
+    best = val >= np.max(val) * (1.0 - 1e-9)
+    pi, di = np.unravel_index(int(np.argmax(np.where(best, user[None, :], -np.inf))), val.shape)
     return _compose(hardware, model, precision, isl, osl, cached_input_fraction, calib, hr,
                     p_lay[pi], d_lay[li[di]], int(n_p[pi, di]), int(n_d[di]), specs[si[di]],
                     b_p, float(t_pf[pi]), float(batches[bi[di]]), rp, pi, rd, (li[di], si[di], bi[di]),
