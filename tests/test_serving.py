@@ -340,3 +340,33 @@ def test_published_disaggregated_pools_at_their_interactivity():
     errs = [x["err"] for x in ss.score(sel, "after")]
     assert all(math.isfinite(e) for e in errs)
     assert float(np.median(errs)) <= 0.35
+
+
+def test_pool_bound_closed_loop_with_spread_lengths_obeys_little():
+    # one TP4 prefill replica against 5 decode replicas at 875 in flight: the pools run at their
+    # capacity; the closed loop's throughput X and TTFT satisfy C = X (TTFT + osl TPOT) (Little),
+    # where the open M/D/c queue at that rate alone would have no finite wait
+    kw = dict(hardware="b200", model="deepseek-r1", precision="fp4", isl=1024, osl=1024, concurrency=875,
+              serving="disaggregated", prefill_tp=4, prefill_ep=1, prefill_replicas=1, decode_tp=1,
+              decode_ep=8, decode_replicas=5, speculative="mtp", engine="trtllm", arrivals="spread")
+    m = optimizer.predict(**kw)
+    x = m.requests_per_s_per_replica
+    assert 875 == pytest.approx(x * (m.ttft_s + m.osl * m.tpot_s), rel=0.01)
+    assert m.ttft_s > 3.0
+    # less in flight, the prefill pool keeps up: TTFT falls to a prefill plus a short queue
+    light = optimizer.predict(**{**kw, "concurrency": 45})
+    assert light.ttft_s < 0.3 * m.ttft_s
+
+
+def test_searched_pools_at_a_concurrency_may_run_prefill_bound():
+    # a stated concurrency: the prefill pool may be one replica short of the decode rate when
+    # that gives more tokens per GPU (the InferenceX best-throughput points run so: TTFT 2-5 s)
+    kw = dict(hardware="gb300-nvl72", model="deepseek-r1", precision="fp4", isl=8192, osl=1024,
+              concurrency=2253, serving="disaggregated", arrivals="spread", engine="trtllm",
+              metric="total_tok_s_per_gpu")
+    m = optimizer.predict(**kw)
+    fixed = dict(prefill_tp=m.prefill_tp, prefill_ep=m.prefill_ep, decode_tp=m.decode_tp,
+                 decode_ep=m.decode_ep, decode_replicas=m.decode_replicas)
+    more = optimizer.predict(**kw, **fixed, prefill_replicas=m.prefill_replicas + 1)
+    assert m.total_tok_s_per_gpu >= more.total_tok_s_per_gpu
+    assert m.ttft_s > 2.0 * more.ttft_s
