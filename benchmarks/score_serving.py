@@ -8,7 +8,9 @@ disaggregated rows alike.
 Rows are those of ``benchmarks/data/calibration.csv`` that state a tok/s per user (scored at
 that interactivity) or a concurrency (scored at that concurrency: throughput, TPOT and TTFT),
 including the disaggregated ones, whose prefill and decode pools are read from the notes column
-("prefill 4 GPU TP4, decode 32 GPU EP8"); rows that cannot be read are counted by reason.
+("prefill 4 GPU TP4, decode 32 GPU EP8": "EP8" states the expert-parallel degree, so predict
+searches attention tensor-parallel and data-parallel over those 8 GPUs; "DEP8" is attention
+data-parallel); rows that cannot be read are counted by reason.
 
 * **before**: the aggregated step model as it was (``kernels.predict.predict``: no serving
   modes, TTFT without queueing, MTP only where the row says so), every row predicted aggregated
@@ -65,6 +67,14 @@ def _pool(gpus: int, kind: str, deg: int, role: str, domain: int) -> dict:
     reps = max(gpus // deg, 1)
     if kind == "TP":
         return {f"{role}_tp": deg, f"{role}_ep": 1, f"{role}_replicas": reps}
+    if kind == "EP":
+        # "EP8" without the D states the expert-parallel degree, not the attention's: TensorRT-LLM
+        # runs --tp 8 --ep 8 with attention tensor-parallel ("TEP", its low-concurrency recipes)
+        # or attention data-parallel (enable_attention_dp, "DEP", its high-concurrency ones).
+        # predict searches both over the replica's GPUs when ep is None: the tensor-parallel
+        # layout shards the same expert bytes over the same GPUs (TEP's attention and KV layout),
+        # the dep layout is DEP
+        return {f"{role}_tp": deg, f"{role}_ep": None, f"{role}_replicas": reps}
     return {f"{role}_tp": 1, f"{role}_ep": deg, f"{role}_replicas": reps}
 
 

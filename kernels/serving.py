@@ -276,6 +276,15 @@ def predict_disaggregated(hardware, model, precision, *, isl=1024, osl=1024, con
         n_p = np.full((len(p_lay), len(c)), float(prefill_replicas))
     else:
         n_p = pool_ratio(r_dec[None, :], mu_p[:, None])
+        if concurrency is not None:
+            # a closed loop at a stated concurrency keeps its requests in flight whichever pool
+            # is short, so one prefill replica fewer than the decode rate asks for is a
+            # deployment too (prefill-bound: the rest of the requests wait for a prefill slot);
+            # it is taken where it gives more tokens per GPU
+            n_lo = np.maximum(1.0, np.floor(r_dec[None, :] / mu_p[:, None] + 1e-9))
+            per_gpu = lambda n: (np.minimum(r_dec[None, :], n * mu_p[:, None])  # noqa: E731
+                                 / (n * g_p[:, None] + (n_d * g_d)[None, :]))
+            n_p = np.where(per_gpu(n_lo) > per_gpu(n_p), n_lo, n_p)
     x = np.minimum(r_dec[None, :], n_p * mu_p[:, None])
     gpus = n_p * g_p[:, None] + (n_d * g_d)[None, :]
     hr = _hw_row(hardware, calib, engine)
@@ -292,7 +301,10 @@ def predict_disaggregated(hardware, model, precision, *, isl=1024, osl=1024, con
                                f"user on {hardware}; the best is {float(user.max()):.1f}")
         raise PredictError(f"{hardware} has no scale-out link figure: a disaggregated deployment of "
                            f"{model} wider than its {domain}-GPU scale-up domain cannot move the KV cache")
-    pi, di = np.unravel_index(int(np.argmax(val)), val.shape)
+    # ties (a prefill pool that caps the throughput of several decode layouts alike) go to the
+    # fastest decode per user, as a deployment at that throughput would be tuned
+    best = val >= np.max(val) * (1.0 - 1e-9)
+    pi, di = np.unravel_index(int(np.argmax(np.where(best, user[None, :], -np.inf))), val.shape)
     return _compose(hardware, model, precision, isl, osl, cached_input_fraction, calib, hr,
                     p_lay[pi], d_lay[li[di]], int(n_p[pi, di]), int(n_d[di]), specs[si[di]],
                     b_p, float(t_pf[pi]), float(batches[bi[di]]), rp, pi, rd, (li[di], si[di], bi[di]),
@@ -331,14 +343,37 @@ def _compose(hardware, model, precision, isl, osl, cached, calib, hr, p_layout, 
     decode_s = osl * tpot
     over = ttft_overhead_s(calib, engine)
     if arrivals == "spread":
-        # desynchronized closed loop: M/D/c at the throughput X, in_flight = X (TTFT + decode)
-        # (Little), one fixed-point pass from the decode pool's rate
-        x = min(r_dec, n_p * mu_p)
-        for _ in range(2):
-            q = pool_wait(x, t_pf, int(n_p * b_p), in_flight)
-            q = {**q, **{k: q[k] + t_pf for k in ("mean", "p90", "p99")}}
-            ttft = admission_s + q["mean"] + xfer + over
-            x = min(in_flight / (ttft + decode_s), n_p * mu_p) if concurrency is not None else x
+        # desynchronized closed loop: M/D/c at the throughput X, with in_flight = X (TTFT +
+        # decode) (Little). TTFT rises with X, so X is found by bisection up to the pools'
+        # capacity; a loop that still has requests to spare there is pool-bound: it cycles at
+        # the capacity and its TTFT is what the cycle leaves besides decode
+        cap_x = min(r_dec, n_p * mu_p)
+        servers = int(n_p * b_p)
+
+        def queue(x):
+            q = pool_wait(x, t_pf, servers, in_flight)
+            return {**q, **{k: q[k] + t_pf for k in ("mean", "p90", "p99")}}
+
+        def cycle(x):
+            return x * (admission_s + queue(x)["mean"] + xfer + over + decode_s) - in_flight
+
+        x = cap_x * (1.0 - 1e-9)
+        if concurrency is not None and cycle(x) > 0.0:
+            lo, hi = 0.0, x
+            for _ in range(50):
+                mid = 0.5 * (lo + hi)
+                lo, hi = (mid, hi) if cycle(mid) <= 0.0 else (lo, mid)
+            x = lo
+            q = queue(x)
+        elif concurrency is not None:
+            x = cap_x
+            sat = max(in_flight / x - decode_s - xfer - over - admission_s, t_pf)
+            q = {**queue(x * (1.0 - 1e-9)), "mean": sat, "rho": r_dec / (n_p * mu_p)}
+            q.update({k: max(q[k], sat) if math.isfinite(q[k]) else sat for k in ("p90", "p99")})
+        else:
+            q = {**queue(x), "rho": r_dec / (n_p * mu_p)}
+            x = cap_x
+        ttft = admission_s + q["mean"] + xfer + over
     else:
         w = synchronized_pool_ttft(in_flight, n_p * b_p, t_pf)
         f = ttft_wave_fraction(calib, engine)
