@@ -248,7 +248,8 @@ def test_deploy_writes_each_pool_in_its_role_with_the_router(tmp_path):
     write_deployments(plan, tmp_path)
     dirs = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
     assert any(d.endswith("-prefill") for d in dirs) and any(d.endswith("-decode") for d in dirs)
-    for d in dirs:
+    # the plan may serve part of the demand aggregated too; those folders have no role
+    for d in (d for d in dirs if d.endswith(("-prefill", "-decode"))):
         role = d.rsplit("-", 1)[1]
         assert (tmp_path / d / "replicas.csv").exists()
         sg = (tmp_path / d / "sglang.sh").read_text()
