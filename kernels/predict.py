@@ -211,7 +211,8 @@ def candidates(hardware: str, model: str, precision: str, tp: int | None = None,
     if precision not in PREC_CODES:
         raise PredictError(f"unknown precision {precision!r}; use bf16, fp8 or fp4")
     engine_note = ""
-    family = hardware_catalog()[hardware].family
+    hw_spec = get_hardware(hardware)
+    family = hw_spec.family
     try:
         engine = calib.engine_for(engine, family)
     except ValueError:
@@ -235,8 +236,7 @@ def candidates(hardware: str, model: str, precision: str, tp: int | None = None,
     if pp is not None and pp not in PP_DEGREES:
         raise PredictError(f"pp must be one of {', '.join(map(str, PP_DEGREES))} (pipeline stages), got {pp}")
     pps = [pp] if pp is not None else [1]
-    hw_spec = get_hardware(hardware)
-    borrowed = borrowed_note(hardware, hw_spec.family, calib)
+    borrowed = borrowed_note(hardware, family, calib)
     if borrowed:
         engine_note = "; ".join(x for x in (engine_note, borrowed) if x)
     tps = [tp] if tp is not None else [t for t in SEARCH_TPS if t <= hw_spec.scaleup_domain_gpus
@@ -282,16 +282,17 @@ def candidates(hardware: str, model: str, precision: str, tp: int | None = None,
 
 def borrowed_note(hardware: str, family: str, calib: Calibration) -> str:
     """What a prediction for hardware without kernel tables of its own rests on ('' if measured)."""
-    src = calib.tables_of(hardware, family)
-    if src is None or src == hardware:
+    try:
+        b = calib.for_hardware(hardware, family).get("borrowed")
+    except ValueError:          # no tables and no nearest measured hardware: nothing borrowed
         return ""
-    hp = calib.hw_priors.get(hardware)
-    group = calib.group_of(family)
-    how = (f", scaled by published microbenchmark ratios to it (GEMM x{hp['compute']:.2f}, HBM "
-           f"x{hp['bandwidth']:.2f}, all-reduce x{hp['comm']:.2f}; kernels/data/amd_microbenchmarks.csv)"
-           if hp else "")
-    return (f"no kernel tables for {hardware}: curves borrowed from {src}{how} and the {group} "
-            f"group's fitted factors")
+    if not b:
+        return ""
+    how = (f", scaled by published microbenchmark ratios to it (GEMM x{b['compute']:.2f}, HBM "
+           f"x{b['bandwidth']:.2f}, all-reduce x{b['comm']:.2f}; kernels/data/amd_microbenchmarks.csv)"
+           if "compute" in b else "")
+    return (f"no kernel tables for {hardware}: curves borrowed from {b['tables']}{how} and the "
+            f"{calib.group_of(family)} group's fitted factors")
 
 
 def choose(c: Candidates, res: dict, metric: str):
