@@ -45,6 +45,7 @@ from problems import get_hardware  # noqa: E402
 from kernels.predict import PredictError  # noqa: E402
 from kernels.predict import predict as predict_before  # noqa: E402
 from kernels.calibration import HW_MAP, MODEL_MAP, CalRow, load_rows, sym_error  # noqa: E402
+from silicon import predict_layout  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "calibration.csv"
 POOLS = re.compile(r"prefill (\d+) GPU (TP|EP|DEP)(\d+), decode (\d+) GPU (TP|EP|DEP)(\d+)")
@@ -244,13 +245,8 @@ def fmt(rows_before, rows_after, title) -> str:
 
 def _silicon_layout(tp, dp, ep, pp):
     """(tp, ep) in predict's terms for one silicon-sample worker, or a reason it has none."""
-    if pp and pp > 1:
-        return "pipeline parallel (not modelled)"
-    if dp > 1:
-        if tp > 1:
-            return "attention TP x DP hybrid (not modelled)"
-        return (1, dp) if ep > 1 else "attention DP without EP (not modelled)"
-    return (tp, 1)
+    lay = predict_layout(tp, dp, ep, pp)
+    return f"{lay} (not modelled)" if isinstance(lay, str) else lay
 
 
 def silicon_kwargs(r, variant):

@@ -117,6 +117,27 @@ class SiliconRow:
         return sum(p.workers * p.tp * p.pp * p.dp for p in (self.prefill, self.decode))
 
 
+def predict_layout(tp: int, dp: int, ep: int, pp: int) -> tuple[int, int] | str:
+    """``(tp, ep)`` in ``predict``'s terms for one measured worker, or why it has none.
+
+    Attention tensor-parallel over ``tp`` GPUs -- with dense FFNs, or with the experts split over
+    the same GPUs by tensor or expert parallelism (TensorRT-LLM's "TEP": the same expert bytes and
+    FLOPs per GPU, the attention's weights and KV split and all-reduced) -- is the tensor-parallel
+    layout ``(tp, 1)``. Attention data-parallel with the experts over the same ranks ("DEP") is
+    ``(dp, dp)``. The one mapping for the calibration fit, the side-by-side benchmark and the
+    serving scorer.
+    """
+    if pp and pp > 1:
+        return "pipeline parallel"
+    if dp and dp > 1:
+        if tp > 1:
+            return "attention TP x DP hybrid"
+        if ep != dp:
+            return "attention DP without matching EP"
+        return dp, dp
+    return tp, 1
+
+
 def fetch_wheel() -> Path:
     """The aiconfigurator-core wheel in ``benchmarks/.cache/``, downloaded by pip if absent."""
     found = sorted(CACHE.glob(WHEEL_GLOB))

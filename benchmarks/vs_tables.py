@@ -46,14 +46,12 @@ def _reason(msg: str) -> str:
     return re.sub(r"\d+(\.\d+)?", "N", msg)[:110]
 
 
-def _silicon_layout(r) -> tuple[int, int] | None:
-    """tokenfleet (tp, ep) for a silicon layout; None when tokenfleet has no such layout."""
-    gpus = r.tp * r.dp
-    if r.ep == 1:
-        return (gpus, 1) if r.dp == 1 else None     # attention-DP without EP: not a tokenfleet layout
-    if r.ep == gpus:
-        return gpus, gpus                            # experts over every GPU of the replica
-    return None
+def _silicon_layout(r) -> tuple[int, int] | str:
+    """tokenfleet (tp, ep) for a silicon row's layout (``silicon.predict_layout``, the mapping
+    the calibration fit uses), or why it has none."""
+    from silicon import predict_layout  # noqa: PLC0415 - benchmarks/ is on the path of its callers
+
+    return predict_layout(r.tp, r.dp, r.ep, r.pp)
 
 
 def silicon_calrows(rows):
@@ -61,8 +59,8 @@ def silicon_calrows(rows):
     out, skipped = [], Counter()
     for i, r in enumerate(rows):
         lay = _silicon_layout(r)
-        if lay is None:
-            skipped["parallel layout tokenfleet cannot express (attention-DP without EP, or partial EP)"] += 1
+        if isinstance(lay, str):
+            skipped[f"parallel layout tokenfleet cannot express ({lay})"] += 1
             continue
         tp, ep = lay
         # output tok/s per GPU implied by the measured TPOT (prefill time ignored): a placeholder

@@ -24,9 +24,13 @@ def _row(**kw):
 def test_tokenfleet_layouts_of_silicon_rows():
     assert _silicon_layout(_row(tp=8, ep=1, dp=1)) == (8, 1)            # pure tensor parallel
     assert _silicon_layout(_row(tp=1, ep=8, dp=8)) == (8, 8)            # attention-DP + EP
-    assert _silicon_layout(_row(tp=8, ep=8, dp=1)) == (8, 8)            # experts over every GPU
-    assert _silicon_layout(_row(tp=2, ep=1, dp=4)) is None              # attention-DP without EP
-    assert _silicon_layout(_row(tp=8, ep=4, dp=1)) is None              # partial EP
+    # attention tensor-parallel with the experts spread over the same GPUs (TEP): the tensor-parallel
+    # layout (the same expert bytes per GPU, attention split and all-reduced), not attention DP
+    assert _silicon_layout(_row(tp=8, ep=8, dp=1)) == (8, 1)
+    assert _silicon_layout(_row(tp=8, ep=4, dp=1)) == (8, 1)            # experts TP x EP over the 8
+    assert _silicon_layout(_row(tp=2, ep=1, dp=4)) == "attention TP x DP hybrid"
+    assert _silicon_layout(_row(tp=1, ep=1, dp=4)) == "attention DP without matching EP"
+    assert _silicon_layout(_row(tp=8, ep=1, dp=1, pp=2)) == "pipeline parallel"
 
 
 def test_aiconfigurator_layout_of_a_dep_row_and_of_a_dense_row():
