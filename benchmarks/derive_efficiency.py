@@ -433,9 +433,14 @@ def moe(tb, system, hw, fw) -> dict:
                & np.array(["nongated" not in k for k in d["kernel_source"]]))
         if sel.sum() < 50:
             continue
-        tok, h, inter, topk, ne, mtp, mep = (d[c][sel].astype(float) for c in (
-            "num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size", "moe_ep_size"))
-        t = d["latency"][sel].astype(float) * 1e-3
+        cols = ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size", "moe_ep_size")
+        # the engine runs the fastest of its MoE kernels for a shape (TensorRT-LLM's min-latency
+        # kernel at a few tokens, its CUTLASS grouped GEMM at many): one time per shape, the least
+        shapes = np.stack([d[c][sel].astype(float) for c in cols], axis=1)
+        keys, inv = np.unique(shapes, axis=0, return_inverse=True)
+        t = np.full(len(keys), np.inf)
+        np.minimum.at(t, inv.ravel(), d["latency"][sel].astype(float) * 1e-3)
+        tok, h, inter, topk, ne, mtp, mep = keys.T
         # num_tokens enter the layer on every rank; each GPU computes its local experts' share
         # (gate, up and down projections: 3 matrices of hidden x inter/moe_tp)
         routed = tok * topk / mep
@@ -475,7 +480,7 @@ DEFINITIONS = {
     "generation_mla": "MLA decode kernel (absorbed latent): bytes batch * kv_len * 576 * kv dtype bytes, flops "
                       "batch * heads * kv_len * 2 * (2 * 512 + 64) over the BF16 dense peak; points at "
                       f"gen_kv_bytes; roofline fitted on kernels >= {GEN_FIT_MIN_BYTES:.0e} B",
-    "moe": "balanced routing, gated experts; per GPU flops 2 * 3 * hidden * inter/moe_tp * tokens * topk / "
+    "moe": "balanced routing, gated experts, the fastest kernel per shape; per GPU flops 2 * 3 * hidden * inter/moe_tp * tokens * topk / "
            "moe_ep; bytes: touched local experts' weights + token activations; x = tokens * topk / experts",
     "all_reduce": "the engine's custom all-reduce kernel (CUDA-graph variant where recorded); message bytes = "
                   "BF16 elements * 2; keyed by GPU count",

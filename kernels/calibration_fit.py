@@ -42,7 +42,7 @@ def _gather(space, idx) -> list:
     return out
 
 # calibration-dependent arguments of evaluate_config (refilled per parameter vector)
-CAL_ARGS = ("eff_c16", "eff_c8", "eff_c4", "eff_b", "ovh_layer", "ovh_seq", "lat", "comm_eff", "eff_wo",
+CAL_ARGS = ("eff_c16", "eff_c8", "eff_c4", "eff_b", "ovh_layer", "ovh_seq", "ovh_step", "lat", "comm_eff", "eff_wo",
             "a2a_eff", "eff_moe", "eff_attn", "eff_kv", "eff_kv16", "kv_half", "eff_mla", "eff_mla16", "eff_mla_c",
             "mla_half")
 
@@ -64,6 +64,7 @@ PARAMS = (
        ("global", None, "comm_factor", 0.2, 2.0, 1.0),
        ("global", None, "a2a_efficiency", 0.02, 1.0, 0.3)]
     + [("engines", e, "overhead_s_per_seq", 0.0, 2e-4, 1e-5) for e in ENGINES]
+    + [("engines", e, "overhead_s_per_step", 0.0, 5e-3, 2e-4) for e in ENGINES]
 )
 PRIOR_SIGMA = 0.3  # spread of the log-normal prior of the factors on measured efficiencies
 # groups without tables of their own: their hardware's curves are borrowed and scaled by published
@@ -241,7 +242,7 @@ def silicon_rows(max_rows: int | None = None) -> tuple[list[CalRow], dict[str, i
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from silicon import load_silicon_rows  # noqa: PLC0415
+    from silicon import load_silicon_rows, predict_layout  # noqa: PLC0415
 
     raw, excluded = load_silicon_rows()
     out = []
@@ -249,16 +250,11 @@ def silicon_rows(max_rows: int | None = None) -> tuple[list[CalRow], dict[str, i
         if r.mode != "aggregated":
             excluded["disaggregated prefill/decode"] = excluded.get("disaggregated prefill/decode", 0) + 1
             continue
-        if r.pp and r.pp > 1:
-            excluded["pipeline parallel"] = excluded.get("pipeline parallel", 0) + 1
+        lay = predict_layout(r.tp, r.dp, r.ep, r.pp)
+        if isinstance(lay, str):
+            excluded[lay] = excluded.get(lay, 0) + 1
             continue
-        if r.dp and r.dp > 1:
-            if not (r.tp == 1 and r.ep == r.dp):
-                excluded["attention DP without matching EP"] = excluded.get("attention DP without matching EP", 0) + 1
-                continue
-            tp, ep = r.dp, r.dp
-        else:
-            tp, ep = r.tp, 1
+        tp, ep = lay
         gpus = tp
         thr = r.concurrency * r.osl / (r.ttft_s + (r.osl - 1) * r.tpot_s) / gpus
         out.append(CalRow(line=0, hardware=r.hardware, model=r.model, precision=r.precision, metric="output",

@@ -193,7 +193,7 @@ def step_time(tok_dec, tok_pf, ctx_dec, ctx_pf, batch, tp, dep,
               p_nonexpert, p_expert_one, n_moe_layers, n_experts, top_k, wb_ne, wb_e,
               attn_dec_flops, attn_pf_flops, n_full, n_win, window, kv_seq, kv_div,
               hidden, n_layers, link_bw, peak, peak_attn, hbm_bw, eff_c, eff_b, ovh_layer, ovh_seq, lat,
-              a2a_eff, draft, eff_moe, eff_attn, eff_kv, kv_half, p_vocab, eff_c16, eff_dec_c):
+              a2a_eff, draft, eff_moe, eff_attn, eff_kv, kv_half, p_vocab, eff_c16, eff_dec_c, ovh_step):
     """Seconds of one forward step of a replica carrying ``tok_dec`` decode tokens and, on
     average, ``tok_pf`` prefill tokens (chunked prefill shares steps with decode).
 
@@ -252,13 +252,14 @@ def step_time(tok_dec, tok_pf, ctx_dec, ctx_pf, batch, tp, dep,
                        + kv_layer / kv_bw)
     busy = t_dense + t_head + t_moe + t_attn_pf + t_attn_dec + t_draft
     t_comm = comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat, a2a_eff, imb)
-    # fixed costs: kernel launches per layer, and host work (scheduling, sampling) per sequence
-    # on each scheduler -- one per GPU under dep, one per replica under tp
+    # fixed costs: kernel launches per layer, and host work: the engine's per step (scheduling,
+    # input preparation, launching the step) and per sequence (sampling, detokenization) on each
+    # scheduler -- one per GPU under dep, one per replica under tp
     seqs_per_sched = batch / where(dep > 0.5, tp, 1.0)
     # the GPU runs kernels for all but the host's share of the step (a kernel's fixed cost and a
     # collective keep it powered); busy is what the power model counts
     t_gpu = busy + t_comm + ovh_layer * (n_layers + draft)
-    step = t_gpu + ovh_seq * seqs_per_sched
+    step = t_gpu + ovh_seq * seqs_per_sched + ovh_step
     return step, t_gpu
 
 
@@ -275,7 +276,7 @@ def evaluate_config(
         peak_bf16, peak_fp8, peak_fp4, hbm_bytes, hbm_bw, su_domain, su_bw, so_bw,
         tdp_w, cost_usd_per_gpu_hour, elec_usd_per_kwh, power_factor, idle_frac,
         # calibration
-        eff_c16, eff_c8, eff_c4, eff_b, ovh_layer, ovh_seq, lat, comm_eff, eff_wo, a2a_eff,
+        eff_c16, eff_c8, eff_c4, eff_b, ovh_layer, ovh_seq, ovh_step, lat, comm_eff, eff_wo, a2a_eff,
         eff_moe, eff_attn, eff_kv, eff_kv16, kv_half, mem_of_free,
         eff_mla, eff_mla16, eff_mla_c, mla_half):
     """All metrics of one configuration (or arrays of them). Returns a tuple in ``OUTPUTS`` order.
@@ -351,7 +352,7 @@ def evaluate_config(
                            p_nonexpert, p_expert_one, n_moe_layers, n_experts, top_k, wb_ne, wb_e,
                            attn_dec_flops, attn_pf_flops, n_full, n_win, window, kv_seq, kv_div,
                            hidden, n_layers, link, peak, peak_bf16, hbm_bw, eff_c, eff_b, ovh_layer, ovh_seq, lat, a2a_eff, draft,
-                           eff_moe, eff_attn, eff_kv_read, kv_half_dec, p_vocab, eff_c16, eff_dec_c)
+                           eff_moe, eff_attn, eff_kv_read, kv_half_dec, p_vocab, eff_c16, eff_dec_c, ovh_step)
     t_send = pp_transfer_time((tok_dec + tok_pf) / pp, hidden, pp, pp_link, lat)
     step = t_loop + t_send
     busy = t_gpu + t_send
@@ -365,12 +366,14 @@ def evaluate_config(
     # TTFT: the prompt's new tokens go through in chunks, one chunk per step, each chunk step
     # also carrying the decode batch; the chunk's own compute is at the prefill roofline.
     n_chunks = ceil(isl_new / PREFILL_CHUNK_TOKENS)
-    p_active = p_nonexpert + n_moe_layers * top_k * p_expert_one
-    pf_gemm_tok = 2.0 * (p_active - fmin(2.0 * p_vocab, 0.5 * p_nonexpert)) / tp
+    # per prompt token: the dense GEMMs at the dense GEMM's efficiency, the routed experts' at the
+    # MoE grouped GEMM's (as in the step)
+    pf_gemm_tok = 2.0 * (p_nonexpert - fmin(2.0 * p_vocab, 0.5 * p_nonexpert)) / tp
+    pf_moe_tok = 2.0 * n_moe_layers * top_k * p_expert_one / tp
     pf_attn_tok = attn_pf_flops * attn_ctx_tokens(isl - 0.5 * isl_new, n_full, n_win, window) / tp
     # under PP the prompt passes every stage in turn (the per-token compute summed over stages is
     # the whole model's at tp) and its hidden states cross the pp - 1 stage boundaries
-    ttft = n_chunks * step + isl_new * (pf_gemm_tok / (eff_c * peak)
+    ttft = n_chunks * step + isl_new * (pf_gemm_tok / (eff_c * peak) + pf_moe_tok / (eff_c * eff_moe * peak)
                                         + pf_attn_tok / (eff_attn * peak_bf16)) + step \
         + pp_transfer_time(isl_new, hidden, pp, pp_link, lat)
 

@@ -178,3 +178,4 @@ def test_fitted_efficiencies_are_physical():
                       "moe_efficiency", "eff_weight_only", "a2a_efficiency"):
                 assert 0 < c[k] < 1, (hw_id, engine, k, c[k])
             assert c["overhead_s_per_layer"] >= 0 and c["overhead_s_per_seq"] >= 0
+            assert c.get("overhead_s_per_step", 0.0) >= 0
