@@ -95,14 +95,14 @@ def test_calibrate_command_writes_a_file_a_problem_can_name(tmp_path, capsys):
     assert mine.backend["calibration"]["file"] == str(cal.resolve())
     assert shipped.backend["calibration"]["file"] == "shipped"
     # the refitted Hopper and AMD factors change the candidates (at an SLA-bound batch the per-user
-    # speed is pinned, so compare every configuration both tables hold) and the plan's cost
+    # speed is pinned, so compare every configuration both tables hold); the plan's cost need not
+    # move (whole 8-GPU nodes: the same fleet can still be the cheapest)
     key = ("hardware", "precision", "tp", "concurrency")
     mine_c = {tuple(c[k] for k in key): c["output_tok_s_per_gpu"] for c in mine.candidates}
     ship_c = {tuple(c[k] for k in key): c["output_tok_s_per_gpu"] for c in shipped.candidates}
     common = set(mine_c) & set(ship_c)
     assert any(mine_c[k] != pytest.approx(ship_c[k]) for k in common if k[0] in ("h100-sxm", "mi300x"))
     assert all(mine_c[k] == pytest.approx(ship_c[k]) for k in common if k[0] == "b200")   # not refitted
-    assert mine.total_cost_usd_per_hour != pytest.approx(shipped.total_cost_usd_per_hour)
     assert main(["plan", str(pf), "-q"]) == 0
     assert f"calibration: {cal.resolve()}" in capsys.readouterr().out
 
