@@ -69,7 +69,8 @@ def silicon_calrows(rows):
         out.append((r, CalRow(line=i, hardware=r.hardware, model=r.model, precision=r.precision, metric="output",
                               kind="at_concurrency", isl=r.isl, osl=r.osl, measured=measured, tp=tp, ep=ep,
                               concurrency=r.concurrency, tok_s_user=None, tpot_ms=r.tpot_s * 1e3,
-                              ttft_ms=r.ttft_s * 1e3, speculative="off", source=r.source[:80])))
+                              ttft_ms=r.ttft_s * 1e3, speculative="off", source=r.source[:80],
+                              engine=r.engine, row_id=f"silicon:{r.id}")))
     return out, skipped
 
 
