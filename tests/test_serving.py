@@ -316,9 +316,9 @@ def test_ep_pool_searches_attention_tp_and_dp_over_its_gpus():
 
 
 def test_prefill_bound_ties_go_to_the_fastest_decode_layout():
-    # one TP4 prefill replica caps 1214 requests in flight over two decode replicas of 8 B200s:
+    # one TP4 prefill replica caps 2000 requests in flight over two decode replicas of 8 B200s:
     # both attention layouts give the same throughput; the one with the lower TPOT is reported
-    kw = dict(hardware="b200", model="deepseek-r1", precision="fp4", isl=1024, osl=1024, concurrency=1214,
+    kw = dict(hardware="b200", model="deepseek-r1", precision="fp4", isl=1024, osl=1024, concurrency=2000,
               serving="disaggregated", prefill_tp=4, prefill_ep=1, prefill_replicas=1, decode_replicas=2,
               speculative="mtp", engine="trtllm", metric="total_tok_s_per_gpu")
     tep = optimizer.predict(decode_tp=8, decode_ep=1, **kw)
@@ -364,7 +364,7 @@ def test_searched_pools_at_a_concurrency_may_run_prefill_bound():
     # a stated concurrency: the prefill pool may be one replica short of the decode rate when
     # that gives more tokens per GPU (the InferenceX best-throughput points run so: TTFT 2-5 s)
     kw = dict(hardware="gb300-nvl72", model="deepseek-r1", precision="fp4", isl=8192, osl=1024,
-              concurrency=2253, serving="disaggregated", arrivals="spread", engine="trtllm",
+              concurrency=3000, serving="disaggregated", arrivals="spread", engine="trtllm",
               metric="total_tok_s_per_gpu")
     m = optimizer.predict(**kw)
     fixed = dict(prefill_tp=m.prefill_tp, prefill_ep=m.prefill_ep, decode_tp=m.decode_tp,
