@@ -258,8 +258,6 @@ def silicon_kwargs(r, variant):
         if isinstance(lay, str):
             return lay
         tp, ep = lay
-        if ep > 1:
-            tp = ep
         return dict(kw, tp=tp, ep=ep)
     if variant == "before":
         return dict(kw, tp=None, ep=None)

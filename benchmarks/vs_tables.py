@@ -19,6 +19,7 @@ import numpy as np
 from kernels import default_calibration
 from kernels.calibration import CalRow, evaluate_rows, sym_error
 from kernels.predict import PredictError
+from silicon import predict_layout
 
 
 def _stats(errs) -> tuple[str, str]:
@@ -46,19 +47,11 @@ def _reason(msg: str) -> str:
     return re.sub(r"\d+(\.\d+)?", "N", msg)[:110]
 
 
-def _silicon_layout(r) -> tuple[int, int] | str:
-    """tokenfleet (tp, ep) for a silicon row's layout (``silicon.predict_layout``, the mapping
-    the calibration fit uses), or why it has none."""
-    from silicon import predict_layout  # noqa: PLC0415 - benchmarks/ is on the path of its callers
-
-    return predict_layout(r.tp, r.dp, r.ep, r.pp)
-
-
 def silicon_calrows(rows):
     """Silicon rows as ``at_concurrency`` calibration rows; (rows, skipped-by-reason)."""
     out, skipped = [], Counter()
     for i, r in enumerate(rows):
-        lay = _silicon_layout(r)
+        lay = predict_layout(r.tp, r.dp, r.ep, r.pp)
         if isinstance(lay, str):
             skipped[f"parallel layout tokenfleet cannot express ({lay})"] += 1
             continue

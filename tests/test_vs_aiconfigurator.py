@@ -11,7 +11,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import vs_aiconfigurator as vs  # noqa: E402
 from silicon import SiliconRow  # noqa: E402
-from vs_tables import _reason, _silicon_layout, calibration_table, load_predictions  # noqa: E402
+from silicon import predict_layout  # noqa: E402
+from vs_tables import _reason, calibration_table, load_predictions  # noqa: E402
 
 
 def _row(**kw):
@@ -19,6 +20,10 @@ def _row(**kw):
                 engine="sglang", engine_version="", mode="aggregated", isl=1024, osl=1024, concurrency=64,
                 ttft_s=0.5, tpot_s=0.02, tp=8, ep=1, dp=1, pp=1, batch=64)
     return SiliconRow(**{**base, **kw})
+
+
+def _silicon_layout(r):
+    return predict_layout(r.tp, r.dp, r.ep, r.pp)
 
 
 def test_tokenfleet_layouts_of_silicon_rows():
