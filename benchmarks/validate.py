@@ -5,8 +5,11 @@
     python benchmarks/validate.py --rows                # also every row
 
 ``benchmarks/data/validation.csv`` has the columns of ``benchmarks/data/calibration.csv`` and
-only rows that are not in it, each with its source and date: mostly hardware with few or no
-calibration rows (AMD MI300X / MI325X / MI355X), a few NVIDIA rows as a control. Every row is
+only rows that are not in it, each with its source and date: hardware with few or no calibration
+rows (AMD MI300X / MI325X / MI355X, RTX PRO 6000), and the 97 single-stage rows of TensorRT-LLM's
+perf-overview tables (@03e27c7d) that calibration.csv does not carry (long outputs, 1024/8192 and
+1024/32768, and the RTX PRO 6000 tables; its 11 pipeline-parallel rows are left out: the columns
+record no PP degree). Every row is
 predicted through ``optimizer.predict`` (the public call: layout searched where the source does not
 publish it, MTP and pipeline stages as the call's defaults search them) and scored with the
 symmetric error max(p/m, m/p) - 1 of throughput per GPU in the row's metric (output or

@@ -31,7 +31,7 @@ from .tables import Calibration
 
 HW_MAP = {"B200": "b200", "B300": "b300", "GB200 NVL72": "gb200-nvl72", "GB300 NVL72": "gb300-nvl72",
           "H100 SXM": "h100-sxm", "H200 SXM": "h200-sxm", "MI300X": "mi300x", "MI325X": "mi325x",
-          "MI355X": "mi355x"}
+          "MI355X": "mi355x", "RTX PRO 6000 Blackwell Server Edition": "rtx-pro-6000"}
 MODEL_MAP = [
     (r"^DeepSeek-R1", "deepseek-r1"), (r"^gpt-oss-120b", "gpt-oss-120b"), (r"^gpt-oss-20b", "gpt-oss-20b"),
     (r"^Llama-3\.3-70B", "llama-3.3-70b"), (r"^Llama-3\.1-8B", "llama-3.1-8b"),
