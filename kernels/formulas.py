@@ -277,7 +277,7 @@ def evaluate_config(
         tdp_w, cost_usd_per_gpu_hour, elec_usd_per_kwh, power_factor, idle_frac,
         # calibration
         eff_c16, eff_c8, eff_c4, eff_b, ovh_layer, ovh_seq, ovh_step, lat, comm_eff, eff_wo, a2a_eff,
-        eff_moe, eff_attn, eff_kv, eff_kv16, kv_half, mem_of_free,
+        eff_moe, eff_attn, eff_kv, eff_kv16, kv_half, mem_of_free, swa_full,
         eff_mla, eff_mla16, eff_mla_c, mla_half):
     """All metrics of one configuration (or arrays of them). Returns a tuple in ``OUTPUTS`` order.
 
@@ -319,8 +319,15 @@ def evaluate_config(
     ctx_avg = isl + 0.5 * osl
     kv_seq = kv_bytes_per_seq(ctx_avg, kv_elems_per_layer, n_full, n_win, window, kv_b)
     # admission reserves KV for the whole sequence (isl + osl): TensorRT-LLM's default
-    # GUARANTEED_NO_EVICT scheduler does, and an engine that admits more must preempt later
-    kv_seq_max = kv_bytes_per_seq(isl + osl, kv_elems_per_layer, n_full, n_win, window, kv_b)
+    # GUARANTEED_NO_EVICT scheduler does, and an engine that admits more must preempt later.
+    # Windowed (sliding / chunked) layers: an engine that frees their out-of-window blocks reserves
+    # the window only (vLLM's hybrid KV manager: swa_full = 0); TensorRT-LLM writes their blocks
+    # linearly up to the sequence's full length and detaches the old ones as the window moves
+    # (TensorRT-LLM PR #6768), so its reservation counts them at full length (swa_full = 1).
+    # Decode still reads the window only (kv_seq above).
+    n_win_res = (1.0 - swa_full) * n_win
+    kv_seq_max = kv_bytes_per_seq(isl + osl, kv_elems_per_layer, n_full + swa_full * n_win, n_win_res,
+                                  window, kv_b)
     kv_div = kv_divisor(tp, dep, is_mla, kv_heads)
     p_expert = n_moe_layers * n_experts * p_expert_one
     mem_fixed = memory_per_gpu(0.0, tp, pp, dep, p_nonexpert, p_expert, wb_ne, wb_e, kv_seq_max, kv_div)

@@ -265,6 +265,7 @@ def hardware_row(hw: HardwareSpec, calib: Calibration, *, pricing: str = "rent",
         eff_kv16=c["eff_kv16"], kv_half=c["kv_half_bytes"],
         eff_mla=c["eff_mla"], eff_mla16=c["eff_mla16"], eff_mla_c=c["eff_mla_c"], mla_half=c["mla_half_bytes"],
         mem_of_free=float(c.get("kv_of_free_memory", 0.0)),
+        swa_full=float(c.get("windowed_kv_full_length", 0.0)),
     )
 
 
