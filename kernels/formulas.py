@@ -277,7 +277,7 @@ def evaluate_config(
         tdp_w, cost_usd_per_gpu_hour, elec_usd_per_kwh, power_factor, idle_frac,
         # calibration
         eff_c16, eff_c8, eff_c4, eff_b, ovh_layer, ovh_seq, ovh_step, lat, comm_eff, eff_wo, a2a_eff,
-        eff_moe, eff_attn, eff_kv, eff_kv16, kv_half, mem_of_free, swa_full,
+        eff_moe, eff_attn, eff_kv, eff_kv16, kv_half, mem_of_free, swa_full, max_batch,
         eff_mla, eff_mla16, eff_mla_c, mla_half):
     """All metrics of one configuration (or arrays of them). Returns a tuple in ``OUTPUTS`` order.
 
@@ -346,7 +346,8 @@ def evaluate_config(
     pp_link = where(gpus <= su_domain, su_bw, so_bw) * comm_eff
     pp_ok = where(pp > 1.5, where(pp_link > 0.0, 1.0, 0.0), 1.0)
     pp_link = fmax(pp_link, 1.0)
-    fits = where(mem <= mem_limit, 1.0, 0.0) * link_ok * pp_ok
+    # the engine's batch limit (vLLM's max_num_seqs; none: a huge value) bounds what it schedules
+    fits = where(mem <= mem_limit, 1.0, 0.0) * link_ok * pp_ok * where(batch <= max_batch, 1.0, 0.0)
 
     tau = spec_tokens_per_step(draft, mtp_accept)
     tok_dec = batch * (1.0 + draft)

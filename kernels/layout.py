@@ -38,7 +38,8 @@ class Status(IntEnum):
     """What a configuration's ``status`` output means (the formulas return it as a float)."""
 
     INVALID = -1      # does not exist: precision not offered, dep on a dense model, MTP without MTP layers
-    NO_FIT = 0        # memory does not hold it, or no link for a replica this wide
+    NO_FIT = 0        # memory does not hold it, no link for a replica this wide, or the engine
+                      # does not schedule that many sequences (vLLM max_num_seqs)
     MISSES_SLA = 1    # fits, misses the workload's SLA
     MEETS_SLA = 2     # fits and meets the SLA
 
@@ -99,7 +100,7 @@ HW_FIELDS = (
     "peak_bf16", "peak_fp8", "peak_fp4", "hbm_bytes", "hbm_bw", "su_domain", "su_bw", "so_bw",
     "tdp_w", "cost_usd_per_gpu_hour", "elec_usd_per_kwh", "power_factor", "idle_frac",
     "eff_c16", "eff_c8", "eff_c4", "eff_b", "ovh_layer", "ovh_seq", "ovh_step", "lat", "comm_eff", "eff_wo", "a2a_eff",
-    "eff_moe", "eff_attn", "eff_kv", "eff_kv16", "kv_half", "mem_of_free", "swa_full",
+    "eff_moe", "eff_attn", "eff_kv", "eff_kv16", "kv_half", "mem_of_free", "swa_full", "max_batch",
     "eff_mla", "eff_mla16", "eff_mla_c", "mla_half",
 )
 TABLE_FIELDS = {"wm": WM_FIELDS, "hw": HW_FIELDS}

@@ -23,6 +23,7 @@ GIB = float(1 << 30)
 HOURS_PER_YEAR = 8760.0
 SECONDS_PER_HOUR = 3600.0
 TOKENS_PER_MTOK = 1.0e6
+NO_BATCH_LIMIT = 1.0e30   # an engine without a batch limit (finite in float32 too)
 
 
 # --- prices -------------------------------------------------------------------------------------
@@ -266,6 +267,7 @@ def hardware_row(hw: HardwareSpec, calib: Calibration, *, pricing: str = "rent",
         eff_mla=c["eff_mla"], eff_mla16=c["eff_mla16"], eff_mla_c=c["eff_mla_c"], mla_half=c["mla_half_bytes"],
         mem_of_free=float(c.get("kv_of_free_memory", 0.0)),
         swa_full=float(c.get("windowed_kv_full_length", 0.0)),
+        max_batch=float(c.get("max_batch", NO_BATCH_LIMIT)),
     )
 
 

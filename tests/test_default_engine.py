@@ -52,3 +52,44 @@ def test_predict_table_shows_bands_as_ranges_with_units():
     assert "tok s per gpu p10" not in text            # no raw field names
     lo, hi = m.to_dict()["output_tok_s_per_gpu_p10"], m.to_dict()["output_tok_s_per_gpu_p90"]
     assert lo < m.output_tok_s_per_gpu < hi
+
+
+def test_mixed_fleet_caps_each_gpu_at_its_own_engines_batch_limit():
+    """A plan that names no engine runs TensorRT-LLM on NVIDIA GPUs and vLLM on AMD ones; vLLM's
+    max_num_seqs (1024) bounds the AMD rows' batch, not the NVIDIA rows' (a small model and short
+    sequences, so memory would hold 2,048 sequences on both)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from kernels.layout import Status
+    from kernels.reference import evaluate_indices
+    from kernels.space import build_space
+    from problems.loader import problem_from_dict
+
+    data = {
+        "schema_version": "tokenfleet/1", "name": "caps",
+        "hardware": [{"id": "h100-sxm", "available": 8}, {"id": "mi300x", "available": 8}],
+        "workloads": [{"name": "w", "model": "llama-3.1-8b", "input_tokens": 128, "output_tokens": 128,
+                       "demand": {"requests_per_s": 10}, "sla": {"ttft_ms": 60000}}],
+        "search": {"precisions": ["fp8"], "tensor_parallel": [1]},
+    }
+    problem = problem_from_dict(data)
+    assert problem.engine is None
+    space = build_space(problem, batches=np.array([512.0, 1024.0, 2048.0]))
+    res = evaluate_indices(space, np.arange(space.size))
+    fits = {}
+    for i, st in enumerate(res["status"]):
+        d = space.describe(i)
+        key = (d["hardware"], d["concurrency"])
+        fits[key] = fits.get(key, False) or st >= Status.MISSES_SLA
+    assert fits[("h100-sxm", 2048)] and fits[("h100-sxm", 1024)]
+    assert fits[("mi300x", 1024)] and not fits[("mi300x", 2048)]
+    # the same batch on AMD with no limit would fit: the cap is the engine's, not the memory's
+    cal = default_calibration()
+    engines = {k: dict(v) for k, v in cal.engines.items()}
+    engines["vllm"].pop("max_batch")
+    space2 = build_space(problem, replace(cal, engines=engines), batches=np.array([2048.0]))
+    res2 = evaluate_indices(space2, np.arange(space2.size))
+    assert any(st >= Status.MISSES_SLA and space2.describe(i)["hardware"] == "mi300x"
+               for i, st in enumerate(res2["status"]))
