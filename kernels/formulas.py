@@ -346,8 +346,10 @@ def evaluate_config(
     pp_link = where(gpus <= su_domain, su_bw, so_bw) * comm_eff
     pp_ok = where(pp > 1.5, where(pp_link > 0.0, 1.0, 0.0), 1.0)
     pp_link = fmax(pp_link, 1.0)
-    # the engine's batch limit (vLLM's max_num_seqs; none: a huge value) bounds what it schedules
-    fits = where(mem <= mem_limit, 1.0, 0.0) * link_ok * pp_ok * where(batch <= max_batch, 1.0, 0.0)
+    # the engine's batch limit (vLLM's max_num_seqs; none: a huge value) bounds what each of its
+    # schedulers runs: one per replica under TP, one per attention-DP rank under dep
+    seqs_sched = batch / where(dep > 0.5, tp, 1.0)
+    fits = where(mem <= mem_limit, 1.0, 0.0) * link_ok * pp_ok * where(seqs_sched <= max_batch, 1.0, 0.0)
 
     tau = spec_tokens_per_step(draft, mtp_accept)
     tok_dec = batch * (1.0 + draft)

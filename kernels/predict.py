@@ -254,9 +254,10 @@ def candidates(hardware: str, model: str, precision: str, tp: int | None = None,
     if tp is None and m.is_moe and ep is not None and ep > 1:
         tps = [t for t in tps if t > 1]
     specs = [1 if speculative == "mtp" else 0]
-    # an engine's default batch limit (vLLM max_num_seqs) bounds what it schedules
-    max_concurrency = int(min(max_concurrency, calib.engines.get(engine, {})
-                              .get("max_batch", max_concurrency)))
+    # an engine's default batch limit (vLLM max_num_seqs) bounds what each of its schedulers runs
+    # (the formulas refuse more: one scheduler per replica under TP, one per rank under dep)
+    per_sched = calib.engines.get(engine, {}).get("max_batch", max_concurrency)
+    max_concurrency = int(min(max_concurrency, per_sched * (max(tps) if 1 in modes else 1)))
     grid = batch_grid(max_concurrency)
     if concurrency is not None:
         grid = np.unique(np.concatenate([grid[grid < concurrency], [float(concurrency)]]))

@@ -146,8 +146,11 @@ def build_space(problem: Problem, calib: Calibration | None = None, *, workloads
     values = search_axis_values(problem.search, batches)
     cap = calib.engines.get(problem.engine or calib.default_engine, {}).get("max_batch")
     if batches is None and cap is not None:
-        # the engine's default batch limit (vLLM max_num_seqs) bounds what it schedules
-        values["batch"] = values["batch"][values["batch"] <= cap]
+        # the engine's default batch limit (vLLM max_num_seqs) bounds what each scheduler runs: the
+        # formulas refuse a larger batch per replica (TP) or per rank (dep); the axis stops at what
+        # the widest dep replica could run
+        widest = max(values["tp"]) if 1 in values["mode"] else 1
+        values["batch"] = values["batch"][values["batch"] <= cap * widest]
     return ConfigSpace(
         wm_pairs=pairs, hardware=[h.key for h in hws], values=values,
         wm_table=np.array(rows, dtype=np.float64).reshape(len(rows), len(WM_FIELDS)),

@@ -93,3 +93,31 @@ def test_mixed_fleet_caps_each_gpu_at_its_own_engines_batch_limit():
     res2 = evaluate_indices(space2, np.arange(space2.size))
     assert any(st >= Status.MISSES_SLA and space2.describe(i)["hardware"] == "mi300x"
                for i, st in enumerate(res2["status"]))
+
+
+def test_vllm_batch_limit_is_per_scheduler():
+    """vLLM runs one scheduler per attention-DP rank: DEP2 holds 2,048 sequences (1,024 a rank),
+    TP2 does not (one scheduler). Qwen3-30B-A3B in FP8 with 256-token sequences fits either way."""
+    import numpy as np
+
+    from kernels.layout import Status
+    from kernels.reference import evaluate_indices
+    from kernels.space import build_space
+    from problems.loader import problem_from_dict
+
+    data = {
+        "schema_version": "tokenfleet/1", "name": "caps",
+        "hardware": [{"id": "mi300x", "available": 8}],
+        "workloads": [{"name": "w", "model": "qwen3-30b-a3b", "input_tokens": 128, "output_tokens": 128,
+                       "demand": {"requests_per_s": 10}, "sla": {"ttft_ms": 60000}}],
+        "search": {"precisions": ["fp8"], "tensor_parallel": [2], "engine": "vllm"},
+    }
+    space = build_space(problem_from_dict(data), batches=np.array([1024.0, 2048.0]))
+    res = evaluate_indices(space, np.arange(space.size))
+    fits = {}
+    for i, st in enumerate(res["status"]):
+        d = space.describe(i)
+        if d["speculative"] == "off":
+            fits[(d["mode"], d["concurrency"])] = bool(st >= Status.MISSES_SLA)
+    assert fits[("tp", 1024)] and not fits[("tp", 2048)]
+    assert fits[("dep", 1024)] and fits[("dep", 2048)]
