@@ -30,7 +30,7 @@ import yaml
 from pydantic import ValidationError
 
 from .errors import InputError
-from .schema import MAX_INT, Problem, all_field_names
+from .schema import MAX_INT, Problem, all_field_names, sections_of
 
 MAX_FILE_BYTES = 2_000_000      # problem files and sweep specs; the largest example is ~1.5 kB
 MAX_ALIASES = 200
@@ -248,7 +248,12 @@ def format_validation_error(err: ValidationError) -> list[str]:
         if typ == "extra_forbidden":
             key = str(loc[-1]) if loc else "?"
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            where = sections_of(key)
+            if where:
+                # a valid key in the wrong section: say where it goes, not "did you mean" itself
+                hint = f"; {key!r} belongs under {' or '.join(where)}"
+            else:
+                hint = f"; did you mean {close[0]!r}?" if close else ""
             msgs.append(f"{path}: unknown key{hint}")
             continue
         msg = e["msg"]

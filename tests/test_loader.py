@@ -82,6 +82,16 @@ def test_unknown_key_suggests_the_right_one(tmp_path, tiny_problem_dict):
     _expect(tmp_path, dump(d), "workloads[0].output_tokns: unknown key", "did you mean 'output_tokens'")
 
 
+def test_key_in_the_wrong_section_says_where_it_belongs(tmp_path, tiny_problem_dict):
+    """A valid key in the wrong section: 'engine' at the top level belongs to a workload or to
+    search (the hint named the key itself before: "did you mean 'engine'?")."""
+    d = copy.deepcopy(tiny_problem_dict)
+    d["engine"] = "vllm"
+    _expect(tmp_path, dump(d), "engine: unknown key", "'engine' belongs under workloads[] or search")
+    d = copy.deepcopy(tiny_problem_dict)
+    d["workloads"][0]["ttft_ms"] = 500
+    _expect(tmp_path, dump(d), "workloads[0].ttft_ms: unknown key", "belongs under workloads[].sla")
+
 def test_unknown_hardware_id_suggests(tmp_path, tiny_problem_dict):
     d = copy.deepcopy(tiny_problem_dict)
     d["hardware"][0]["id"] = "h100-sxn"
