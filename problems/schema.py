@@ -361,19 +361,19 @@ class Problem(_Strict):
 
 
 # where each section's keys live in a problem file (for "belongs under" hints)
-SECTIONS = (("hardware[]", "HardwareChoice"), ("workloads[].demand", "Demand"), ("workloads[].sla", "SLA"),
-            ("workloads[]", "Workload"), ("economics", "Economics"), ("constraints", "Constraints"),
-            ("search", "Search"), ("the top level", "Problem"))
+SECTIONS = (("hardware[]", HardwareChoice), ("workloads[].demand", Demand), ("workloads[].sla", SLA),
+            ("workloads[]", Workload), ("economics", Economics), ("constraints", Constraints),
+            ("search", Search), ("the top level", Problem))
 
 
 def sections_of(key: str) -> list[str]:
     """The sections of a problem file where ``key`` is a valid key."""
-    return [where for where, cls in SECTIONS if key in globals()[cls].model_fields]
+    return [where for where, cls in SECTIONS if key in cls.model_fields]
 
 
 def all_field_names() -> set[str]:
     """Every key a problem file may contain (for 'did you mean' on unknown keys)."""
     names: set[str] = set()
-    for cls in (HardwareChoice, Demand, SLA, Workload, Economics, Constraints, Search, Problem):
+    for _, cls in SECTIONS:
         names.update(cls.model_fields)
     return names

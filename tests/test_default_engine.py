@@ -1,12 +1,19 @@
 """The engine a prediction uses when none is given: the calibration's default where it runs,
 else one that runs on the hardware (TensorRT-LLM does not run on AMD GPUs)."""
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 
 import optimizer
+from kernels.layout import Status
+from kernels.reference import evaluate_indices
+from kernels.space import build_space
 from kernels.tables import default_calibration
 from optimizer.report import predict_table
 from problems import engine_families, get_hardware
+from problems.loader import problem_from_dict
 
 
 def test_trtllm_does_not_run_on_amd_and_vllm_does():
@@ -58,15 +65,6 @@ def test_mixed_fleet_caps_each_gpu_at_its_own_engines_batch_limit():
     """A plan that names no engine runs TensorRT-LLM on NVIDIA GPUs and vLLM on AMD ones; vLLM's
     max_num_seqs (1024) bounds the AMD rows' batch, not the NVIDIA rows' (a small model and short
     sequences, so memory would hold 2,048 sequences on both)."""
-    from dataclasses import replace
-
-    import numpy as np
-
-    from kernels.layout import Status
-    from kernels.reference import evaluate_indices
-    from kernels.space import build_space
-    from problems.loader import problem_from_dict
-
     data = {
         "schema_version": "tokenfleet/1", "name": "caps",
         "hardware": [{"id": "h100-sxm", "available": 8}, {"id": "mi300x", "available": 8}],
@@ -98,13 +96,6 @@ def test_mixed_fleet_caps_each_gpu_at_its_own_engines_batch_limit():
 def test_vllm_batch_limit_is_per_scheduler():
     """vLLM runs one scheduler per attention-DP rank: DEP2 holds 2,048 sequences (1,024 a rank),
     TP2 does not (one scheduler). Qwen3-30B-A3B in FP8 with 256-token sequences fits either way."""
-    import numpy as np
-
-    from kernels.layout import Status
-    from kernels.reference import evaluate_indices
-    from kernels.space import build_space
-    from problems.loader import problem_from_dict
-
     data = {
         "schema_version": "tokenfleet/1", "name": "caps",
         "hardware": [{"id": "mi300x", "available": 8}],
