@@ -148,8 +148,9 @@ def build_space(problem: Problem, calib: Calibration | None = None, *, workloads
     if batches is None and cap is not None:
         # the engine's default batch limit (vLLM max_num_seqs) bounds what each scheduler runs: the
         # formulas refuse a larger batch per replica (TP) or per rank (dep); the axis stops at what
-        # the widest dep replica could run
-        widest = max(values["tp"]) if 1 in values["mode"] else 1
+        # the widest dep replica of an MoE model could run
+        dep = 1 in values["mode"] and any(get_model(mid).moe for _, mid in pairs)
+        widest = max(values["tp"]) if dep else 1
         values["batch"] = values["batch"][values["batch"] <= cap * widest]
     return ConfigSpace(
         wm_pairs=pairs, hardware=[h.key for h in hws], values=values,

@@ -33,6 +33,15 @@ def test_the_workloads_engine_selects_its_calibration(tiny_problem_dict):
     assert optimizer.solve(trt, backend="numpy").backend["calibration"]["engine"] == "trtllm"
 
 
+def test_vllm_batch_axis_reaches_what_dep_ranks_can_run(tiny_problem_dict):
+    """vLLM's limit is per scheduler, one per attention-DP rank: with an MoE model the batch axis
+    reaches the limit times the widest dep degree searched (2 here), a dense model's stops at it."""
+    d = copy.deepcopy(tiny_problem_dict)
+    d["workloads"][0]["model"] = "qwen3-30b-a3b"
+    moe = build_space(_problem(d, workload="vllm"))
+    dense = build_space(_problem(tiny_problem_dict, workload="vllm"))
+    assert dense.batches.max() <= 1024 < moe.batches.max() <= 2048
+
 def test_search_engine_applies_to_every_workload(tiny_problem_dict):
     a = build_space(_problem(tiny_problem_dict, search="sglang"))
     b = build_space(_problem(tiny_problem_dict, workload="sglang"))
