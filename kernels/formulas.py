@@ -108,6 +108,12 @@ def kv_divisor(tp, dep, is_mla, kv_heads):
     return where(dep > 0.5, tp, where(is_mla > 0.5, 1.0, gqa))
 
 
+def seqs_per_scheduler(batch, tp, dep):
+    """Sequences each engine scheduler runs: one scheduler per replica under TP, one per
+    attention-DP rank under dep (each rank schedules its own batch/tp sequences)."""
+    return batch / where(dep > 0.5, tp, 1.0)
+
+
 def memory_per_gpu(batch, tp, pp, dep, p_nonexpert, p_expert, wb_ne, wb_e, kv_seq, kv_div):
     """Bytes per GPU: weights (non-expert replicated under dep, experts split) + KV + reserve.
 
@@ -255,7 +261,7 @@ def step_time(tok_dec, tok_pf, ctx_dec, ctx_pf, batch, tp, dep,
     # fixed costs: kernel launches per layer, and host work: the engine's per step (scheduling,
     # input preparation, launching the step) and per sequence (sampling, detokenization) on each
     # scheduler -- one per GPU under dep, one per replica under tp
-    seqs_per_sched = batch / where(dep > 0.5, tp, 1.0)
+    seqs_per_sched = seqs_per_scheduler(batch, tp, dep)
     # the GPU runs kernels for all but the host's share of the step (a kernel's fixed cost and a
     # collective keep it powered); busy is what the power model counts
     t_gpu = busy + t_comm + ovh_layer * (n_layers + draft)
@@ -347,9 +353,9 @@ def evaluate_config(
     pp_ok = where(pp > 1.5, where(pp_link > 0.0, 1.0, 0.0), 1.0)
     pp_link = fmax(pp_link, 1.0)
     # the engine's batch limit (vLLM's max_num_seqs; none: a huge value) bounds what each of its
-    # schedulers runs: one per replica under TP, one per attention-DP rank under dep
-    seqs_sched = batch / where(dep > 0.5, tp, 1.0)
-    fits = where(mem <= mem_limit, 1.0, 0.0) * link_ok * pp_ok * where(seqs_sched <= max_batch, 1.0, 0.0)
+    # schedulers runs
+    fits = (where(mem <= mem_limit, 1.0, 0.0) * link_ok * pp_ok
+            * where(seqs_per_scheduler(batch, tp, dep) <= max_batch, 1.0, 0.0))
 
     tau = spec_tokens_per_step(draft, mtp_accept)
     tok_dec = batch * (1.0 + draft)
