@@ -20,7 +20,7 @@ from .formulas import MEM_USABLE_FRACTION
 from .layout import HW_FIELDS, MTP_DRAFT_TOKENS, PREC_CODES, PREC_NAMES, WM_FIELDS, Status
 from .reference import evaluate_indices
 from .space import ConfigSpace
-from .tables import (SPECULATIVE_DATA, Calibration, axis_values, batch_grid, default_calibration, engine_name, hardware_row,
+from .tables import (SPECULATIVE_DATA, Calibration, axis_values, batch_bound, batch_grid, default_calibration, engine_name, hardware_row,
                      model_row)
 
 
@@ -255,9 +255,9 @@ def candidates(hardware: str, model: str, precision: str, tp: int | None = None,
         tps = [t for t in tps if t > 1]
     specs = [1 if speculative == "mtp" else 0]
     # an engine's default batch limit (vLLM max_num_seqs) bounds what each of its schedulers runs
-    # (the formulas refuse more: one scheduler per replica under TP, one per rank under dep)
-    per_sched = calib.engines.get(engine, {}).get("max_batch", max_concurrency)
-    max_concurrency = int(min(max_concurrency, per_sched * (max(tps) if 1 in modes else 1)))
+    bound = batch_bound(calib, engine, max(tps) if 1 in modes else 1)
+    if bound is not None:
+        max_concurrency = int(min(max_concurrency, bound))
     grid = batch_grid(max_concurrency)
     if concurrency is not None:
         grid = np.unique(np.concatenate([grid[grid < concurrency], [float(concurrency)]]))

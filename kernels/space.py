@@ -13,8 +13,8 @@ import numpy as np
 from problems import Problem, get_model
 
 from .layout import AXES, FRONTIER_AXES, HW_FIELDS, SLAB_AXES, WM_FIELDS
-from .tables import (Calibration, default_calibration, economics_kwargs, hardware_row, load_calibration,
-                     model_row, search_axis_values)
+from .tables import (Calibration, batch_bound, default_calibration, economics_kwargs, hardware_row,
+                     load_calibration, model_row, search_axis_values)
 
 
 @dataclass
@@ -144,14 +144,12 @@ def build_space(problem: Problem, calib: Calibration | None = None, *, workloads
         hw_rows.append([r[f] for f in HW_FIELDS])
         fams.append(spec.family)
     values = search_axis_values(problem.search, batches)
-    cap = calib.engines.get(problem.engine or calib.default_engine, {}).get("max_batch")
-    if batches is None and cap is not None:
-        # the engine's default batch limit (vLLM max_num_seqs) bounds what each scheduler runs: the
-        # formulas refuse a larger batch per replica (TP) or per rank (dep); the axis stops at what
-        # the widest dep replica of an MoE model could run
-        dep = 1 in values["mode"] and any(get_model(mid).moe for _, mid in pairs)
-        widest = max(values["tp"]) if dep else 1
-        values["batch"] = values["batch"][values["batch"] <= cap * widest]
+    # the engine's default batch limit (vLLM max_num_seqs) bounds what each scheduler runs: the
+    # axis stops at what the widest dep replica of an MoE model could run
+    dep = 1 in values["mode"] and any(get_model(mid).moe for _, mid in pairs)
+    bound = batch_bound(calib, problem.engine or calib.default_engine, max(values["tp"]) if dep else 1)
+    if batches is None and bound is not None:
+        values["batch"] = values["batch"][values["batch"] <= bound]
     return ConfigSpace(
         wm_pairs=pairs, hardware=[h.key for h in hws], values=values,
         wm_table=np.array(rows, dtype=np.float64).reshape(len(rows), len(WM_FIELDS)),

@@ -280,6 +280,14 @@ def economics_kwargs(e) -> dict:
 
 # --- axis values ------------------------------------------------------------------------------
 
+def batch_bound(calib: Calibration, engine: str | None, widest_dep: int = 1) -> float | None:
+    """The largest replica batch ``engine``'s batch limit (vLLM ``max_num_seqs``) lets any layout
+    run: the limit per scheduler times the widest attention-DP degree searched (1: none); None
+    without a limit. Bounds the batch grids; the formulas refuse each configuration above it."""
+    cap = calib.engines.get(engine, {}).get("max_batch")
+    return None if cap is None else float(cap) * widest_dep
+
+
 def batch_grid(max_concurrency: int) -> np.ndarray:
     """1, 2, 3, 4, 6, 8, 12, 16, ... up to ``max_concurrency`` (steps of x1.5 and x1.33)."""
     vals, v = [], 1
