@@ -61,6 +61,17 @@ def test_predict_table_shows_bands_as_ranges_with_units():
     assert lo < m.output_tok_s_per_gpu < hi
 
 
+def _fits(space, key) -> dict:
+    """Whether any configuration of ``space`` fits, per ``key(described configuration)``."""
+    res = evaluate_indices(space, np.arange(space.size))
+    out = {}
+    for i, st in enumerate(res["status"]):
+        k = key(space.describe(i))
+        if k is not None:
+            out[k] = out.get(k, False) or bool(st >= Status.MISSES_SLA)
+    return out
+
+
 def test_mixed_fleet_caps_each_gpu_at_its_own_engines_batch_limit():
     """A plan that names no engine runs TensorRT-LLM on NVIDIA GPUs and vLLM on AMD ones; vLLM's
     max_num_seqs (1024) bounds the AMD rows' batch, not the NVIDIA rows' (a small model and short
@@ -75,12 +86,7 @@ def test_mixed_fleet_caps_each_gpu_at_its_own_engines_batch_limit():
     problem = problem_from_dict(data)
     assert problem.engine is None
     space = build_space(problem, batches=np.array([512.0, 1024.0, 2048.0]))
-    res = evaluate_indices(space, np.arange(space.size))
-    fits = {}
-    for i, st in enumerate(res["status"]):
-        d = space.describe(i)
-        key = (d["hardware"], d["concurrency"])
-        fits[key] = fits.get(key, False) or st >= Status.MISSES_SLA
+    fits = _fits(space, lambda d: (d["hardware"], d["concurrency"]))
     assert fits[("h100-sxm", 2048)] and fits[("h100-sxm", 1024)]
     assert fits[("mi300x", 1024)] and not fits[("mi300x", 2048)]
     # the same batch on AMD with no limit would fit: the cap is the engine's, not the memory's
@@ -88,9 +94,7 @@ def test_mixed_fleet_caps_each_gpu_at_its_own_engines_batch_limit():
     engines = {k: dict(v) for k, v in cal.engines.items()}
     engines["vllm"].pop("max_batch")
     space2 = build_space(problem, replace(cal, engines=engines), batches=np.array([2048.0]))
-    res2 = evaluate_indices(space2, np.arange(space2.size))
-    assert any(st >= Status.MISSES_SLA and space2.describe(i)["hardware"] == "mi300x"
-               for i, st in enumerate(res2["status"]))
+    assert _fits(space2, lambda d: d["hardware"])["mi300x"]
 
 
 def test_vllm_batch_limit_is_per_scheduler():
@@ -104,11 +108,6 @@ def test_vllm_batch_limit_is_per_scheduler():
         "search": {"precisions": ["fp8"], "tensor_parallel": [2], "engine": "vllm"},
     }
     space = build_space(problem_from_dict(data), batches=np.array([1024.0, 2048.0]))
-    res = evaluate_indices(space, np.arange(space.size))
-    fits = {}
-    for i, st in enumerate(res["status"]):
-        d = space.describe(i)
-        if d["speculative"] == "off":
-            fits[(d["mode"], d["concurrency"])] = bool(st >= Status.MISSES_SLA)
+    fits = _fits(space, lambda d: (d["mode"], d["concurrency"]) if d["speculative"] == "off" else None)
     assert fits[("tp", 1024)] and not fits[("tp", 2048)]
     assert fits[("dep", 1024)] and fits[("dep", 2048)]

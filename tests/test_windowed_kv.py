@@ -1,24 +1,25 @@
 """Windowed (sliding / chunked) attention layers under each engine's KV admission: TensorRT-LLM
 reserves them at the sequence's full length, vLLM the window only; decode reads the window."""
 
-import inspect
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 import optimizer
 import problems
 from kernels import default_calibration, formulas
+from kernels.layout import EVAL_ARGS, default_arguments
 from kernels.tables import hardware_row, model_row
 
 
 def _metrics(model, engine, batch, isl=1024, osl=8192, **override):
     hr = hardware_row(problems.get_hardware("h200-sxm"), default_calibration(), engine=engine)
     hr.update(override)
-    args = {**model_row(problems.get_model(model), isl, osl), **hr}
-    kw = {k: args[k] for k in inspect.signature(formulas.evaluate_config).parameters if k in args}
-    kw.update(batch=float(batch), tp=1.0, pp=1.0, dep=0.0, prec=2.0, draft=0.0)
-    return dict(zip(formulas.OUTPUTS, (float(x) for x in formulas.evaluate_config(**kw))))
+    vals = dict(default_arguments(), batch=float(batch), tp=1.0, pp=1.0, dep=0.0, prec=2.0, draft=0.0,
+                **model_row(problems.get_model(model), isl, osl), **hr)
+    out = formulas.evaluate_config(*[np.float64(vals[a]) for a in EVAL_ARGS])
+    return {k: float(v) for k, v in zip(formulas.OUTPUTS, out)}
 
 
 def test_reservation_by_hand():
