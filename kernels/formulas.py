@@ -174,32 +174,57 @@ def ep_imbalance(tokens, tp, dep, top_k):
     return where(dep > 0.5, where(tp > 1.5, f, 1.0), 1.0)
 
 
-def comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat, a2a_eff, imb):
+def moe_comm_all_to_all(tp, top_k, su_domain):
+    """1.0 where a dep replica exchanges MoE tokens by one-sided all-to-all, else 0.0 (all-gather
+    + reduce-scatter).
+
+    Engines send tokens to their experts' ranks with an all-to-all only over a multi-node NVLink
+    fabric (GB200 / GB300 NVL72: TensorRT-LLM's MNNVL all-to-all) and only when a token's top-k
+    experts do not already reach most ranks (EP > top-k); otherwise the tokens are all-gathered and
+    the partial outputs reduce-scattered (TensorRT-LLM ``select_alltoall_method_type``: no
+    all-to-all when ``moe_ep_size <= top_k`` or without MNNVL; vLLM's default
+    ``allgather_reducescatter`` all2all backend). 8-GPU HGX/DGX boards and PCIe cards have no such
+    fabric."""
+    return where(su_domain > 8.5, where(tp > top_k + 0.5, 1.0, 0.0), 0.0)
+
+
+def comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat, a2a_eff, imb,
+              b_disp, su_domain):
     """Collective time per forward step over ``tokens`` tokens (seconds).
 
     Each collective costs ``lat + bytes / bandwidth`` (alpha-beta), so small messages are latency
     bound. TP: two ring all-reduces of the BF16 activations per layer, 2(tp-1)/tp of the bytes
-    each. dep: per MoE layer an all-to-all dispatch (FP8, 1 B) and combine (BF16, 2 B) of each
-    token's top_k copies, (tp-1)/tp of which leave the GPU; all-to-all reaches a smaller fraction
-    of the link (``a2a_eff``: many small messages) than a ring all-reduce. An all-to-all's latency
-    grows with its peers (a message is posted to each: ``A2A_PEER_LATENCY_S`` per peer beyond the
-    first), and it ends when the busiest rank has received its share (``imb``, the busiest
-    rank's load over the mean: ``ep_imbalance``).
+    each. dep, per MoE layer, one of two exchanges (:func:`moe_comm_all_to_all`):
+
+    * all-gather + reduce-scatter (ring collectives at the all-reduce's bus bandwidth): each rank
+      receives the other ranks' tokens in the experts' input format (``b_disp`` bytes per value:
+      FP8, NVFP4, BF16 for weight-only) and reduce-scatters the BF16 partial outputs of every
+      token, (tp-1) * T/tp * hidden * (b_disp + 2) bytes per rank -- whatever top-k is;
+    * one-sided all-to-all: a token goes once to each distinct remote rank holding one of its
+      experts, (tp-1)(1 - (1 - 1/tp)^k) copies in expectation under uniform routing, dispatched in
+      FP8 and combined in BF16; it reaches a smaller fraction of the link (``a2a_eff``: many small
+      messages) and ends when the busiest rank has received its share (``imb``: ``ep_imbalance``).
+
+    Either exchange is two collectives per MoE layer, each with a latency that grows with its peers
+    (a message is posted to each: ``A2A_PEER_LATENCY_S`` per peer beyond the first).
     """
     multi = where(tp > 1.5, 1.0, 0.0)
     frac = (tp - 1.0) / tp
     ar = n_layers * 2.0 * (2.0 * frac * tokens * hidden * 2.0 / link_bw + lat)
     a2a_lat = lat + (tp - 2.0) * A2A_PEER_LATENCY_S
-    a2a = n_moe_layers * 2.0 * (imb * (tokens / tp) * top_k * hidden * 1.5
-                                * frac / (a2a_eff * link_bw) + a2a_lat)
-    return multi * where(dep > 0.5, a2a, ar)
+    copies = (tp - 1.0) * (1.0 - exp(top_k * log1p(-1.0 / fmax(tp, 2.0))))
+    a2a = n_moe_layers * 2.0 * (imb * (tokens / tp) * copies * hidden * 1.5
+                                / (a2a_eff * link_bw) + a2a_lat)
+    agrs = n_moe_layers * ((tp - 1.0) * (tokens / tp) * hidden * (b_disp + 2.0) / link_bw + 2.0 * a2a_lat)
+    return multi * where(dep > 0.5, where(moe_comm_all_to_all(tp, top_k, su_domain) > 0.5, a2a, agrs), ar)
 
 
 def step_time(tok_dec, tok_pf, ctx_dec, ctx_pf, batch, tp, dep,
               p_nonexpert, p_expert_one, n_moe_layers, n_experts, top_k, wb_ne, wb_e,
               attn_dec_flops, attn_pf_flops, n_full, n_win, window, kv_seq, kv_div,
               hidden, n_layers, link_bw, peak, peak_attn, hbm_bw, eff_c, eff_b, ovh_layer, ovh_seq, lat,
-              a2a_eff, draft, eff_moe, eff_attn, eff_kv, kv_half, p_vocab, eff_c16, eff_dec_c, ovh_step):
+              a2a_eff, draft, eff_moe, eff_attn, eff_kv, kv_half, p_vocab, eff_c16, eff_dec_c, ovh_step,
+              b_disp, su_domain):
     """Seconds of one forward step of a replica carrying ``tok_dec`` decode tokens and, on
     average, ``tok_pf`` prefill tokens (chunked prefill shares steps with decode).
 
@@ -257,7 +282,8 @@ def step_time(tok_dec, tok_pf, ctx_dec, ctx_pf, batch, tp, dep,
                                   eff_c16 * peak_attn, eff_b * hbm_bw)
                        + kv_layer / kv_bw)
     busy = t_dense + t_head + t_moe + t_attn_pf + t_attn_dec + t_draft
-    t_comm = comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat, a2a_eff, imb)
+    t_comm = comm_time(tokens, tp, dep, hidden, n_layers, n_moe_layers, top_k, link_bw, lat, a2a_eff, imb,
+                       b_disp, su_domain)
     # fixed costs: kernel launches per layer, and host work: the engine's per step (scheduling,
     # input preparation, launching the step) and per sequence (sampling, detokenization) on each
     # scheduler -- one per GPU under dep, one per replica under tp
@@ -320,6 +346,9 @@ def evaluate_config(
     eff_4 = where(w4a8 > 0.5, eff_c8, eff_c4)
     eff_native = where(prec > 1.5, eff_4, where(prec > 0.5, eff_c8, eff_c16))
     eff_c = where(is_weight_only(prec, peak_fp8, peak_fp4, w4a8) > 0.5, eff_c16 * eff_wo, eff_native)
+    # bytes per value of the tokens an expert-parallel exchange moves: the experts' input format
+    # (activations quantized as the expert GEMM runs them; BF16 for a weight-only GEMM)
+    b_disp = where(is_weight_only(prec, peak_fp8, peak_fp4, w4a8) > 0.5, 2.0, where(w4a8 > 0.5, 1.0, wb_e))
 
     isl_new = isl * (1.0 - cached_frac)
     ctx_avg = isl + 0.5 * osl
@@ -368,7 +397,8 @@ def evaluate_config(
                            p_nonexpert, p_expert_one, n_moe_layers, n_experts, top_k, wb_ne, wb_e,
                            attn_dec_flops, attn_pf_flops, n_full, n_win, window, kv_seq, kv_div,
                            hidden, n_layers, link, peak, peak_bf16, hbm_bw, eff_c, eff_b, ovh_layer, ovh_seq, lat, a2a_eff, draft,
-                           eff_moe, eff_attn, eff_kv_read, kv_half_dec, p_vocab, eff_c16, eff_dec_c, ovh_step)
+                           eff_moe, eff_attn, eff_kv_read, kv_half_dec, p_vocab, eff_c16, eff_dec_c, ovh_step,
+                           b_disp, su_domain)
     t_send = pp_transfer_time((tok_dec + tok_pf) / pp, hidden, pp, pp_link, lat)
     step = t_loop + t_send
     busy = t_gpu + t_send

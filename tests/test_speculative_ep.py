@@ -93,10 +93,50 @@ def test_busiest_expert_rank_by_hand():
 
 
 def test_all_to_all_latency_grows_with_peers():
-    """At one token the all-to-all is latency bound: EP72's latency exceeds EP8's by 64 peers'
-    posting cost, twice (dispatch and combine) per MoE layer."""
+    """At one token the exchange is latency bound: on an NVL72 fabric EP72's all-to-all latency
+    exceeds EP16's by 56 peers' posting cost, twice (dispatch and combine) per MoE layer."""
     kw = dict(tokens=1.0, dep=1.0, hidden=7168.0, n_layers=61.0, n_moe_layers=58.0, top_k=8.0,
-              link_bw=1.0e15, lat=5e-6, a2a_eff=1.0, imb=1.0)
-    t8 = float(formulas.comm_time(tp=8.0, **kw))
+              link_bw=1.0e15, lat=5e-6, a2a_eff=1.0, imb=1.0, b_disp=1.0, su_domain=72.0)
+    t16 = float(formulas.comm_time(tp=16.0, **kw))
     t72 = float(formulas.comm_time(tp=72.0, **kw))
-    assert t72 - t8 == pytest.approx(58 * 2 * 64 * formulas.A2A_PEER_LATENCY_S, rel=1e-3)
+    assert t72 - t16 == pytest.approx(58 * 2 * 56 * formulas.A2A_PEER_LATENCY_S, rel=1e-3)
+
+
+def test_moe_exchange_method():
+    """All-to-all only over an NVL72 fabric with EP above top-k; all-gather + reduce-scatter on an
+    8-GPU board, over PCIe, or when a token's top-k experts reach most ranks anyway."""
+    a2a = formulas.moe_comm_all_to_all
+    assert float(a2a(16.0, 8.0, 72.0)) == 1.0     # DeepSeek EP16 on GB200 NVL72
+    assert float(a2a(8.0, 8.0, 72.0)) == 0.0      # EP8 <= top-8: every rank is reached anyway
+    assert float(a2a(8.0, 1.0, 8.0)) == 0.0       # Llama-4 Maverick DEP8 on an HGX H200 board
+    assert float(a2a(4.0, 1.0, 72.0)) == 1.0      # ... DEP4 on GB200 NVL72
+
+
+def test_all_gather_reduce_scatter_by_hand():
+    """DEP2 of Qwen3-30B-A3B (hidden 2048, top-8, 48 MoE layers) over PCIe (64 GB/s, 10 us):
+    per MoE layer each rank receives the other rank's 500 tokens in NVFP4 (0.5625 B) and
+    reduce-scatters 500 tokens' BF16 partial outputs: 500 * 2048 * 2.5625 B = 2.624 MB, top-k
+    plays no part."""
+    kw = dict(tokens=1000.0, tp=2.0, dep=1.0, hidden=2048.0, n_layers=48.0, n_moe_layers=48.0,
+              link_bw=64e9, lat=10e-6, a2a_eff=0.5, imb=1.3, b_disp=0.5625, su_domain=8.0)
+    per_layer = 500 * 2048 * 2.5625 / 64e9 + 2 * 10e-6      # two collectives, each 10 us
+    t = float(formulas.comm_time(top_k=8.0, **kw))
+    assert t == pytest.approx(48 * per_layer, rel=1e-9)
+    assert float(formulas.comm_time(top_k=1.0, **kw)) == pytest.approx(t, rel=1e-12)
+    # FP8 experts move 1 byte per value, weight-only (BF16 inputs) 2
+    t8 = float(formulas.comm_time(top_k=8.0, **{**kw, "b_disp": 1.0}))
+    assert t8 - t == pytest.approx(48 * 500 * 2048 * (1.0 - 0.5625) / 64e9, rel=1e-9)
+
+
+def test_one_sided_all_to_all_by_hand():
+    """EP32 of DeepSeek-R1 (hidden 7168, top-8) on GB200 NVL72, 3,200 tokens per replica (100 a
+    rank): a token goes once to each distinct remote rank of its experts, 31 * (1 - (31/32)^8) =
+    6.95 copies (not 8), dispatched in FP8 and combined in BF16 (1.5 B a value on average, twice),
+    at the all-to-all's fraction of the link, times the busiest rank's factor."""
+    copies = 31.0 * (1.0 - (31.0 / 32.0) ** 8)
+    assert copies == pytest.approx(6.953, abs=1e-3)
+    kw = dict(tokens=3200.0, tp=32.0, dep=1.0, hidden=7168.0, n_layers=61.0, n_moe_layers=58.0,
+              top_k=8.0, link_bw=900e9, lat=10e-6, a2a_eff=0.8, imb=1.2, b_disp=0.5625, su_domain=72.0)
+    lat = 10e-6 + 30 * formulas.A2A_PEER_LATENCY_S
+    per_layer = 2.0 * (1.2 * 100 * copies * 7168 * 1.5 / (0.8 * 900e9) + lat)
+    assert float(formulas.comm_time(**kw)) == pytest.approx(58 * per_layer, rel=1e-9)
