@@ -345,10 +345,11 @@ def evaluate_config(
     # MMA; weight-only GEMMs run the BF16 MMA, slowed by dequantization in the main loop (eff_wo)
     eff_4 = where(w4a8 > 0.5, eff_c8, eff_c4)
     eff_native = where(prec > 1.5, eff_4, where(prec > 0.5, eff_c8, eff_c16))
-    eff_c = where(is_weight_only(prec, peak_fp8, peak_fp4, w4a8) > 0.5, eff_c16 * eff_wo, eff_native)
+    wo = is_weight_only(prec, peak_fp8, peak_fp4, w4a8)
+    eff_c = where(wo > 0.5, eff_c16 * eff_wo, eff_native)
     # bytes per value of the tokens an expert-parallel exchange moves: the experts' input format
     # (activations quantized as the expert GEMM runs them; BF16 for a weight-only GEMM)
-    b_disp = where(is_weight_only(prec, peak_fp8, peak_fp4, w4a8) > 0.5, 2.0, where(w4a8 > 0.5, 1.0, wb_e))
+    b_disp = where(wo > 0.5, 2.0, where(w4a8 > 0.5, 1.0, wb_e))
 
     isl_new = isl * (1.0 - cached_frac)
     ctx_avg = isl + 0.5 * osl
