@@ -3,8 +3,9 @@ tokenization, scheduling, HTTP) and the fraction of a synchronized wave's queuei
 benchmark sees -- and report leave-one-engine-out and leave-one-hardware-out errors.
 
     python benchmarks/calibrate_ttft.py           # fit and report
-    python benchmarks/calibrate_ttft.py --write   # also store engines.<engine>.ttft_overhead_s
-                                                  # and engines.<engine>.ttft_wave_fraction
+    python benchmarks/calibrate_ttft.py --write   # also store engines.<engine>.ttft_overhead_s,
+                                                  # engines.<engine>.ttft_wave_fraction and the
+                                                  # TTFT error bands (bands.<regime>.ttft)
 
 Rows: aiconfigurator's silicon sample (TTFT at a stated concurrency, fixed lengths: synchronized
 waves; aggregated and disaggregated rows ``benchmarks/score_serving.py`` can describe) and the
@@ -37,9 +38,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from kernels.calibration import bands, merge_bands  # noqa: E402
 from kernels.predict import PredictError  # noqa: E402
 from kernels.serving import predict  # noqa: E402
 from kernels.tables import ENGINES, default_calibration  # noqa: E402
+from problems import get_hardware  # noqa: E402
 
 CALIBRATION_JSON = ROOT / "kernels" / "calibration.json"
 GRID_S = np.arange(0.0, 1.0005, 0.005)
@@ -158,10 +161,26 @@ def report(recs) -> tuple[dict, str]:
     return fitted, "\n".join(lines)
 
 
-def write(fitted: dict, path=CALIBRATION_JSON) -> None:
+def ttft_bands(recs, fitted: dict) -> dict:
+    """P10/P90 of log(TTFT / measured) per regime (hardware group, engine; every row is at a
+    stated concurrency: the interactivity kind), with the fitted overheads applied: the bands
+    ``optimizer.predict`` puts on the TTFT it reports."""
+    calib = default_calibration()
+    out = []
+    for r in recs:
+        o, f = fitted[r["engine"]]
+        pred = r["p0"] + f * (r["p1"] - r["p0"]) + o
+        out.append(dict(kind="at_concurrency", engine=r["engine"], ttft=math.log(pred / r["measured"]),
+                        throughput=math.nan, tpot=math.nan,
+                        group=calib.group_of(get_hardware(r["hardware"]).family)))
+    return bands(out)
+
+
+def write(fitted: dict, band_table: dict, path=CALIBRATION_JSON) -> None:
     d = json.loads(Path(path).read_text(encoding="utf-8"))
     for e, (o, f) in fitted.items():
         d.setdefault("engines", {}).setdefault(e, {}).update(ttft_overhead_s=o, ttft_wave_fraction=f)
+    d["bands"] = merge_bands(d.get("bands", {}), band_table, ("ttft",))
     Path(path).write_text(json.dumps(d, indent=2) + "\n", encoding="utf-8")
 
 
@@ -172,9 +191,15 @@ def main(argv=None) -> int:
     recs = collect_both()
     fitted, text = report(recs)
     print(text)
+    band_table = ttft_bands(recs, fitted)
+    print("\n| regime | rows | TTFT band: P10 / P90 of predicted / measured |\n|---|---|---|")
+    for key, b in band_table.items():
+        lo, hi = b["ttft"]
+        print(f"| {key} | {b['n']['ttft']} | {math.exp(lo):.2f} / {math.exp(hi):.2f} |")
     if a.write:
-        write(fitted)
-        print(f"\nwrote engines.*.ttft_overhead_s to {CALIBRATION_JSON.relative_to(ROOT)}")
+        write(fitted, band_table)
+        print(f"\nwrote engines.*.ttft_overhead_s, ttft_wave_fraction and the TTFT bands to "
+              f"{CALIBRATION_JSON.relative_to(ROOT)}")
     return 0
 
 

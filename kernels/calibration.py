@@ -242,6 +242,23 @@ def bands(records) -> dict:
     return out
 
 
+def merge_bands(base: dict, update: dict, quantities) -> dict:
+    """``base`` with its bands of ``quantities`` replaced by ``update``'s (a regime ``update``
+    gives none of them loses them). TTFT bands come from ``benchmarks/calibrate_ttft.py`` (the
+    TTFT ``optimizer.predict`` reports, under load); throughput and TPOT bands from the fit."""
+    out = {}
+    for key in sorted(set(base) | set(update)):
+        e = {q: v for q, v in base.get(key, {}).items() if q not in quantities and q != "n"}
+        n = {q: v for q, v in base.get(key, {}).get("n", {}).items() if q not in quantities}
+        u = update.get(key, {})
+        for q in quantities:
+            if q in u:
+                e[q], n[q] = u[q], u["n"][q]
+        if e:
+            out[key] = {**e, "n": n}
+    return out
+
+
 def save(calib: Calibration, path, *, fitted_on: str, table, excluded, n_rows, data, band_table,
          fit_info: dict) -> None:
     d = {

@@ -8,7 +8,7 @@ interactivity).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -388,21 +388,53 @@ def _nofit_msg(hw, model, prec, tps, pps=(1,)):
 def bands_for(calib: Calibration, family: str, engine: str, mode: str) -> dict:
     """Log-ratio bands (pred / measured) for a prediction's regime. Each quantity (throughput,
     TPOT, TTFT) takes the most specific regime that has it: (group, engine, kind), (group, any
-    engine, kind), (any group, engine, kind), (all, kind), then all rows of the other kind."""
+    engine, kind), (any group, engine, kind), (all, kind), then all rows of the other kind.
+
+    TTFT is measured only at a stated concurrency, and its residuals are those of the TTFT
+    ``optimizer.predict`` reports (under load, ``benchmarks/calibrate_ttft.py``): its band is
+    always the interactivity regime's, whatever ``mode``."""
     bands = calib.meta.get("bands", {})
     kind = "max_throughput" if mode == "max_throughput" else "interactivity"
-    other = "interactivity" if kind == "max_throughput" else "max_throughput"
     group = calib.group_of(family)
-    keys = (f"{group}/{engine}/{kind}", f"{group}/*/{kind}", f"*/{engine}/{kind}", f"*/*/{kind}",
-            f"*/*/{other}")
+
+    def keys(kind):
+        other = "interactivity" if kind == "max_throughput" else "max_throughput"
+        return (f"{group}/{engine}/{kind}", f"{group}/*/{kind}", f"*/{engine}/{kind}", f"*/*/{kind}",
+                f"*/*/{other}")
+
     out = {"engine": engine, "regime": ""}
     for q in ("throughput", "tpot", "ttft"):
-        key = next((k for k in keys if q in bands.get(k, {})), None)
+        key = next((k for k in keys("interactivity" if q == "ttft" else kind) if q in bands.get(k, {})), None)
         if key is not None:
             out[q] = bands[key][q]
             if q == "throughput":
                 out["regime"] = key
     return out
+
+
+def ttft_interval(ttft_s: float, calib: Calibration, hardware: str, engine: str | None) -> tuple[float, float]:
+    """P10, P90 of a measured TTFT given a predicted one (seconds), from the TTFT band of
+    (hardware's group, engine; None: the engine a prediction on that hardware defaults to)."""
+    family = get_hardware(hardware).family
+    band = bands_for(calib, family, calib.engine_for(engine, family), "interactivity")
+    return _interval(ttft_s, band.get("ttft"))
+
+
+def with_bands(m: ConfigMetrics, calib: Calibration, engine: str, mode: str) -> ConfigMetrics:
+    """``m`` with every P10/P90 recomputed from its current values and the bands of its regime
+    (a point built or changed outside :func:`predict`: under load, disaggregated)."""
+    return _banded(m, bands_for(calib, get_hardware(m.hardware).family, engine, mode))
+
+
+def _banded(m: ConfigMetrics, band: dict) -> ConfigMetrics:
+    o10, o90 = _interval(m.output_tok_s_per_gpu, band.get("throughput"))
+    t10, t90 = _interval(m.total_tok_s_per_gpu, band.get("throughput"))
+    p10, p90 = _interval(m.tpot_s, band.get("tpot"))
+    f10, f90 = _interval(m.ttft_s, band.get("ttft"))
+    return replace(m, output_tok_s_per_gpu_p10=o10, output_tok_s_per_gpu_p90=o90,
+                   total_tok_s_per_gpu_p10=t10, total_tok_s_per_gpu_p90=t90,
+                   tpot_s_p10=p10, tpot_s_p90=p90, ttft_s_p10=f10, ttft_s_p90=f90,
+                   band_regime=band.get("regime", ""), engine=band.get("engine", ""))
 
 
 def _interval(value, q, invert=False):
@@ -423,11 +455,7 @@ def _metrics(space, res, idx, isl, osl, queue_wait_s=0.0, note="", band=None) ->
     tot = float(res["total_tok_s_per_gpu"][idx])
     tpot = float(res["tpot_s"][idx])
     ttft = float(res["ttft_s"][idx]) + queue_wait_s
-    o10, o90 = _interval(out, band.get("throughput"))
-    t10, t90 = _interval(tot, band.get("throughput"))
-    p10, p90 = _interval(tpot, band.get("tpot"))
-    f10, f90 = _interval(ttft, band.get("ttft"))
-    return ConfigMetrics(
+    m = ConfigMetrics(
         hardware=d["hardware"], model=d["model"], precision=d["precision"], tp=d["tp"], pp=d["pp"], ep=d["ep"],
         concurrency=d["concurrency"], speculative=d["speculative"], isl=int(isl), osl=int(osl),
         ttft_s=ttft, tpot_s=tpot,
@@ -440,7 +468,5 @@ def _metrics(space, res, idx, isl, osl, queue_wait_s=0.0, note="", band=None) ->
         tok_per_joule=float(res["tok_per_joule"][idx]),
         memory_bytes_per_gpu=float(res["memory_bytes_per_gpu"][idx]),
         fits=bool(res["status"][idx] >= Status.MISSES_SLA), queue_wait_s=queue_wait_s, note=note,
-        output_tok_s_per_gpu_p10=o10, output_tok_s_per_gpu_p90=o90,
-        total_tok_s_per_gpu_p10=t10, total_tok_s_per_gpu_p90=t90,
-        tpot_s_p10=p10, tpot_s_p90=p90, ttft_s_p10=f10, ttft_s_p90=f90,
-        band_regime=band.get("regime", ""), engine=band.get("engine", ""), gpus=d["gpus"])
+        gpus=d["gpus"])
+    return _banded(m, band)

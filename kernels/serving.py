@@ -31,7 +31,7 @@ import numpy as np
 from problems import get_hardware, get_model
 
 from . import formulas
-from .predict import ConfigMetrics, PredictError, _space
+from .predict import ConfigMetrics, PredictError, _space, with_bands
 from .predict import predict as predict_aggregated_zero_load
 from .queueing import pool_wait, synchronized_pool_ttft
 from .ttft import (ARRIVALS, ttft_headroom, ttft_overhead_s, ttft_under_load, ttft_wave_fraction,  # noqa: F401
@@ -396,7 +396,7 @@ def _compose(hardware, model, precision, isl, osl, cached, calib, hr, p_layout, 
         notes.append("prefill pool saturated; TTFT is the closed-loop bound")
     if admission_s > 0:
         notes.append(f"only {int(b_d)} sequences per decode replica fit; the rest queue")
-    return ConfigMetrics(
+    m = ConfigMetrics(
         hardware=hardware, model=model, precision=precision, tp=int(g_d), ep=int(g_d) if dep_d else 1,
         concurrency=int(round(in_flight)), speculative="mtp" if spec else "off", isl=int(isl), osl=int(osl),
         ttft_s=ttft, tpot_s=tpot, output_tok_s_per_user=user, output_tok_s_per_gpu=out_gpu,
@@ -409,6 +409,9 @@ def _compose(hardware, model, precision, isl, osl, cached, calib, hr, p_layout, 
         decode_tp=1 if dep_d else int(g_d), decode_ep=int(g_d) if dep_d else 1, decode_replicas=int(n_d),
         kv_transfer_s=xfer, ttft_p90_s=p90, ttft_p99_s=p99, queue_wait_s=admission_s + q["mean"] - t_pf,
         note="; ".join(notes))
+    # bands of the interactivity regime of the decode hardware and engine (the fit's residuals are
+    # aggregated serving's; benchmarks/score_serving.py scores the disaggregated rows)
+    return with_bands(m, calib, calib.engine_for(engine, get_hardware(hardware).family), "interactivity")
 
 
 # ----------------------------------------------------------------------------------- front door

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import formulas
 from .layout import AXIS_POS, WM_FIELDS
-from .predict import ConfigMetrics
+from .predict import ConfigMetrics, ttft_interval
 from .queueing import chunked_prefill_wait, synchronized_wave_ttft
 from .reference import evaluate_indices
 from .tables import default_calibration
@@ -116,9 +116,11 @@ def _ttft_spread(m: ConfigMetrics, *, calibration=None, engine=None,
     note = m.note
     if q["rho"] >= 1.0:
         note = (note + "; " if note else "") + "prefill saturates the chunk budget; TTFT is the closed-loop bound"
-    return replace(m, ttft_s=base + q["mean"], ttft_p90_s=base + q["p90"], ttft_p99_s=base + q["p99"],
+    ttft = base + q["mean"]
+    f10, f90 = ttft_interval(ttft, calib, m.hardware, m.engine or engine)
+    return replace(m, ttft_s=ttft, ttft_p90_s=base + q["p90"], ttft_p99_s=base + q["p99"],
                    queue_wait_s=m.queue_wait_s + q["mean"], note=note, serving="aggregated",
-                   gpus=m.tp * m.pp)
+                   gpus=m.tp * m.pp, ttft_s_p10=f10, ttft_s_p90=f90)
 
 
 ARRIVALS = ("synchronized", "spread")
@@ -150,8 +152,11 @@ def with_ttft_under_load(m: ConfigMetrics, *, calibration=None, engine=None,
     first = float(w["ttfts"][0])                                   # the wave's first prompt
     f = ttft_wave_fraction(calibration, engine)
     w = {k: first + f * (w[k] - first) for k in ("mean", "p90", "p99")}
+    calib = calibration or default_calibration()
+    f10, f90 = ttft_interval(base + w["mean"], calib, m.hardware, m.engine or engine)
     return replace(m, ttft_s=base + w["mean"], ttft_p90_s=base + w["p90"], ttft_p99_s=base + w["p99"],
-                   queue_wait_s=m.queue_wait_s + w["mean"] - first, serving="aggregated", gpus=m.tp * m.pp)
+                   queue_wait_s=m.queue_wait_s + w["mean"] - first, serving="aggregated", gpus=m.tp * m.pp,
+                   ttft_s_p10=f10, ttft_s_p90=f90)
 
 
 def _open_loop_terms(space, indices, res):

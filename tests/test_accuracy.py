@@ -181,3 +181,64 @@ def test_silicon_rows_keep_id_and_source():
     assert [r.row_id for r in a] == [r.row_id for r in b]          # deterministic subsample
     assert all(r.row_id.startswith("silicon:") and r.source and r.engine for r in a)
     assert sum(excl.values()) > 0
+
+
+def _with_bands(cal, table):
+    from dataclasses import replace
+
+    return replace(cal, meta={**cal.meta, "bands": table})
+
+
+def test_ttft_band_is_around_the_ttft_predict_reports():
+    """optimizer.predict replaces the zero-load TTFT by the TTFT under load; its P10/P90 are the
+    band applied to that reported TTFT, not to the zero-load one (which was a fraction of it)."""
+    import optimizer
+
+    band = {"*/*/interactivity": {"throughput": [-0.2, 0.3], "tpot": [-0.3, 0.2], "ttft": [-0.5, 0.7],
+                                  "n": {"throughput": 9, "tpot": 9, "ttft": 9}}}
+    cal = _with_bands(default_calibration(), band)
+    for arrivals in ("synchronized", "spread"):
+        m = optimizer.predict("h200-sxm", "llama-3.1-70b", "fp8", tp=4, concurrency=64, engine="vllm",
+                              speculative="off", calibration=cal, arrivals=arrivals)
+        assert m.queue_wait_s > 0                      # the reported TTFT is not the zero-load one
+        assert m.ttft_s_p10 == pytest.approx(m.ttft_s * math.exp(-0.7))
+        assert m.ttft_s_p90 == pytest.approx(m.ttft_s * math.exp(0.5))
+        assert m.tpot_s_p10 == pytest.approx(m.tpot_s * math.exp(-0.2))
+
+
+def test_ttft_band_is_the_interactivity_regimes_even_at_max_throughput():
+    """TTFT is measured only at a stated concurrency: a max-throughput prediction takes its TTFT
+    band from the interactivity regimes, not from all rows of the other kind."""
+    from kernels.predict import bands_for
+
+    table = {"hopper/trtllm/max_throughput": {"throughput": [-0.1, 0.1], "n": {"throughput": 9}},
+             "hopper/trtllm/interactivity": {"ttft": [-0.4, 0.6], "n": {"ttft": 9}},
+             "*/*/interactivity": {"ttft": [-2.0, 2.0], "throughput": [-1.0, 1.0],
+                                   "n": {"ttft": 9, "throughput": 9}}}
+    b = bands_for(_with_bands(default_calibration(), table), "hopper", "trtllm", "max_throughput")
+    assert b["ttft"] == [-0.4, 0.6] and b["throughput"] == [-0.1, 0.1]
+    assert b["regime"] == "hopper/trtllm/max_throughput"
+
+
+def test_disaggregated_points_carry_bands():
+    import optimizer
+
+    m = optimizer.predict("gb200-nvl72", "deepseek-r1", "fp4", concurrency=1024, serving="disaggregated",
+                          speculative="off")
+    assert m.serving == "disaggregated" and m.band_regime.endswith("/interactivity")
+    for lo, v, hi in ((m.output_tok_s_per_gpu_p10, m.output_tok_s_per_gpu, m.output_tok_s_per_gpu_p90),
+                      (m.tpot_s_p10, m.tpot_s, m.tpot_s_p90), (m.ttft_s_p10, m.ttft_s, m.ttft_s_p90)):
+        assert math.isfinite(lo) and math.isfinite(hi) and lo < hi
+        assert lo / 3 < v < hi * 3
+
+
+def test_merge_bands_replaces_only_the_named_quantities():
+    from kernels.calibration import merge_bands
+
+    base = {"a": {"throughput": [-1, 1], "ttft": [-3, 3], "n": {"throughput": 10, "ttft": 10}},
+            "b": {"ttft": [-3, 3], "n": {"ttft": 10}}}
+    update = {"a": {"ttft": [-0.5, 0.5], "n": {"ttft": 20}}, "c": {"ttft": [-1, 2], "n": {"ttft": 8}}}
+    out = merge_bands(base, update, ("ttft",))
+    assert out["a"] == {"throughput": [-1, 1], "ttft": [-0.5, 0.5], "n": {"throughput": 10, "ttft": 20}}
+    assert "b" not in out                      # its only quantity was TTFT, and the update has none
+    assert out["c"] == {"ttft": [-1, 2], "n": {"ttft": 8}}
