@@ -9,6 +9,10 @@ Data: ``benchmarks/data/calibration.csv`` (published measurements: max-throughpu
 concurrency, at an interactivity) and the aggregated rows of aiconfigurator's silicon sample
 (``benchmarks/data/silicon_sample.csv``: measured TPOT and TTFT at a concurrency, per engine).
 Every row keeps its id and source. Needs scipy for --fit and --holdout.
+
+``--fit`` writes the throughput and TPOT error bands from these residuals and keeps the stored TTFT
+ones; the TTFT numbers and bands are fitted on the step model as it is: after a refit, run
+``python benchmarks/calibrate_ttft.py --write``.
 """
 
 from __future__ import annotations
